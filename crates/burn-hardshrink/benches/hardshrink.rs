@@ -1,0 +1,170 @@
+//! Forward and forward+backward at 1K, 64K, 1M and 16M f32 elements on NdArray and Flex:
+//! this crate's op against Burn's built-in `hard_shrink` and a plain Rust loop over the same
+//! buffer, in one run.
+//!
+//! `cargo bench -p burn-hardshrink --bench hardshrink`; `HARDSHRINK_BENCH_QUICK=1` keeps only
+//! 1K and 64K.
+
+use burn::tensor::activation::hard_shrink;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn_hardshrink::{
+    ThresholdEstimator, hardshrink, learned_hardshrink, learned_hardshrink_composed,
+};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::Duration;
+
+const LAMBD: f64 = 0.5;
+
+fn sizes() -> Vec<(&'static str, usize)> {
+    let all = vec![
+        ("1K", 1 << 10),
+        ("64K", 1 << 16),
+        ("1M", 1 << 20),
+        ("16M", 1 << 24),
+    ];
+    let quick = std::env::var_os("HARDSHRINK_BENCH_QUICK").is_some();
+    all.into_iter()
+        .filter(|(_, n)| !quick || *n <= 1 << 16)
+        .collect()
+}
+
+fn devices() -> Vec<(&'static str, Device)> {
+    vec![("flex", Device::flex()), ("ndarray", Device::ndarray())]
+}
+
+/// The plain loop the kernels are measured against: the obvious Rust, one pass.
+fn loop_forward(src: &[f32], dst: &mut [f32], lambd: f32) {
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = if x >= -lambd && x <= lambd { 0.0 } else { x };
+    }
+}
+
+fn loop_backward(output: &[f32], grad: &[f32], dst: &mut [f32]) {
+    for ((d, &y), &g) in dst.iter_mut().zip(output).zip(grad) {
+        *d = if y != 0.0 { g } else { 0.0 };
+    }
+}
+
+fn input(n: usize) -> TensorData {
+    Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &Device::flex()).into_data()
+}
+
+fn forward(c: &mut Criterion) {
+    for (size, n) in sizes() {
+        let data = input(n);
+        let mut group = c.benchmark_group(format!("forward/{size}"));
+        group.throughput(Throughput::Elements(n as u64));
+        for (backend, device) in devices() {
+            let x = Tensor::<1>::from_data(data.clone(), &device);
+            group.bench_function(BenchmarkId::new("ours_owned", backend), |b| {
+                // A fresh, uniquely owned tensor per call (made outside the timing): in place.
+                b.iter_batched(
+                    || Tensor::<1>::from_data(data.clone(), &device),
+                    |x| hardshrink(x, LAMBD),
+                    BatchSize::PerIteration,
+                )
+            });
+            group.bench_function(BenchmarkId::new("ours_shared", backend), |b| {
+                b.iter(|| hardshrink(black_box(x.clone()), LAMBD))
+            });
+            group.bench_function(BenchmarkId::new("builtin", backend), |b| {
+                b.iter(|| hard_shrink(black_box(x.clone()), LAMBD))
+            });
+        }
+        let src = data.try_to_vec::<f32>().unwrap();
+        let mut dst = vec![0.0f32; n];
+        group.bench_function(BenchmarkId::new("plain_loop", "rust"), |b| {
+            b.iter(|| loop_forward(black_box(&src), black_box(&mut dst), LAMBD as f32))
+        });
+        group.finish();
+    }
+}
+
+fn forward_backward(c: &mut Criterion) {
+    for (size, n) in sizes() {
+        let data = input(n);
+        let mut group = c.benchmark_group(format!("forward_backward/{size}"));
+        group.throughput(Throughput::Elements(n as u64));
+        for (backend, device) in devices() {
+            let device = device.autodiff();
+            let x = Tensor::<1>::from_data(data.clone(), &device).require_grad();
+            group.bench_function(BenchmarkId::new("ours", backend), |b| {
+                b.iter(|| {
+                    let grads = hardshrink(x.clone(), LAMBD).backward();
+                    x.grad(&grads)
+                })
+            });
+            group.bench_function(BenchmarkId::new("builtin", backend), |b| {
+                b.iter(|| {
+                    let grads = hard_shrink(x.clone(), LAMBD).backward();
+                    x.grad(&grads)
+                })
+            });
+        }
+        let src = data.try_to_vec::<f32>().unwrap();
+        let ones = vec![1.0f32; n];
+        let (mut y, mut grad) = (vec![0.0f32; n], vec![0.0f32; n]);
+        group.bench_function(BenchmarkId::new("plain_loop", "rust"), |b| {
+            b.iter(|| {
+                loop_forward(black_box(&src), &mut y, LAMBD as f32);
+                loop_backward(&y, black_box(&ones), &mut grad);
+                black_box(&grad);
+            })
+        });
+        group.finish();
+    }
+}
+
+/// Forward+backward at 1M f32 elements with a learned threshold per feature (1024 × 1024,
+/// features on the last axis): the kernel op, the same model from Burn's primitive ops, and the
+/// fixed-λ op for the ratio the issue sets (≤ 1.5×).
+fn learned(c: &mut Criterion) {
+    let (rows, features) = (1024, 1024);
+    let data = input(rows * features);
+    let mut group = c.benchmark_group("learned_forward_backward/1M");
+    group.throughput(Throughput::Elements((rows * features) as u64));
+    for (backend, device) in devices() {
+        let device = device.autodiff();
+        let x = Tensor::<1>::from_data(data.clone(), &device)
+            .reshape([rows, features])
+            .require_grad();
+        let lambd = Tensor::<1>::full([features], LAMBD, &device).require_grad();
+        let estimator = ThresholdEstimator::StraightThrough;
+        group.bench_function(BenchmarkId::new("ours_learned", backend), |b| {
+            b.iter(|| {
+                let y = learned_hardshrink(x.clone(), lambd.clone(), Some(1), estimator);
+                let grads = y.backward();
+                (x.grad(&grads), lambd.grad(&grads))
+            })
+        });
+        group.bench_function(BenchmarkId::new("primitive_ops", backend), |b| {
+            b.iter(|| {
+                let y = learned_hardshrink_composed(x.clone(), lambd.clone(), Some(1), estimator);
+                let grads = y.backward();
+                (x.grad(&grads), lambd.grad(&grads))
+            })
+        });
+        group.bench_function(BenchmarkId::new("ours_fixed", backend), |b| {
+            b.iter(|| {
+                let grads = hardshrink(x.clone(), LAMBD).backward();
+                x.grad(&grads)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = forward, forward_backward, learned
+}
+criterion_main!(benches);

@@ -1,0 +1,232 @@
+//! Kernels for a threshold per feature (the learnable Hardshrink): one pass forward, one pass
+//! backward that also reduces the threshold's gradient per feature.
+//!
+//! Buffers are row-major and seen as `outer × features × inner`: the feature axis in the
+//! middle, everything before it folded into `outer` and everything after into `inner`. A single
+//! threshold is `features = 1`.
+
+use super::element::{BitLane, ShrinkElement};
+use super::slice::{PARALLEL_CHUNK, bits, bits_mut, for_chunks_of, for_chunks_summing, shrink};
+
+/// A row-major buffer split around its feature axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureLayout {
+    /// Product of the dimensions before the feature axis.
+    pub outer: usize,
+    /// Length of the feature axis (1 for a single threshold).
+    pub features: usize,
+    /// Product of the dimensions after the feature axis.
+    pub inner: usize,
+}
+
+impl FeatureLayout {
+    /// The layout of `shape` with thresholds along `dim`, or one threshold for `dim = None`.
+    pub fn new(shape: &[usize], dim: Option<usize>) -> Self {
+        match dim {
+            None => Self {
+                outer: 1,
+                features: 1,
+                inner: shape.iter().product(),
+            },
+            Some(dim) => Self {
+                outer: shape[..dim].iter().product(),
+                features: shape[dim],
+                inner: shape[dim + 1..].iter().product(),
+            },
+        }
+    }
+
+    /// Elements in one `features × inner` row.
+    fn row(&self) -> usize {
+        self.features * self.inner
+    }
+
+    /// Elements per parallel task: whole rows, about [`PARALLEL_CHUNK`] of them.
+    fn chunk(&self) -> usize {
+        let row = self.row().max(1);
+        row * (PARALLEL_CHUNK / row).max(1)
+    }
+
+    /// The feature of element `index`.
+    #[inline]
+    fn feature(&self, index: usize) -> usize {
+        (index / self.inner) % self.features
+    }
+}
+
+/// The comparison limit for each feature's threshold: its magnitude bits, or all bits set for a
+/// negative or NaN threshold (which keeps every value: the identity).
+fn limits<E: ShrinkElement>(lambd: &[E]) -> Vec<E::Lane> {
+    lambd
+        .iter()
+        .map(|&l| {
+            if l.is_nan() || l.is_negative() {
+                E::Lane::ALL
+            } else {
+                l.to_bits().and(E::Lane::MAGNITUDE)
+            }
+        })
+        .collect()
+}
+
+/// Applies `op(value, limit)` to rows of `dst`, reading `src` rows (the same buffer in place).
+fn map_rows<B: BitLane>(layout: FeatureLayout, limits: &[B], dst: &mut [B], src: Option<&[B]>) {
+    let row = layout.row();
+    if row == 0 {
+        return;
+    }
+    for_chunks_of(dst, layout.chunk(), |offset, dst| {
+        for (r, drow) in dst.chunks_mut(row).enumerate() {
+            let start = offset + r * row;
+            let srow = src.map(|s| &s[start..start + drow.len()]);
+            if layout.inner == 1 {
+                // Thresholds vary along the row: zip them in.
+                match srow {
+                    Some(srow) => {
+                        for ((d, &x), &l) in drow.iter_mut().zip(srow).zip(limits) {
+                            *d = shrink(x, l);
+                        }
+                    }
+                    None => {
+                        for (d, &l) in drow.iter_mut().zip(limits) {
+                            *d = shrink(*d, l);
+                        }
+                    }
+                }
+            } else {
+                // One threshold per contiguous run of `inner` values.
+                for (f, &l) in limits.iter().enumerate() {
+                    let run = f * layout.inner..(f + 1) * layout.inner;
+                    match srow {
+                        Some(srow) => {
+                            for (d, &x) in drow[run.clone()].iter_mut().zip(&srow[run]) {
+                                *d = shrink(x, l);
+                            }
+                        }
+                        None => {
+                            for d in drow[run].iter_mut() {
+                                *d = shrink(*d, l);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn check<E>(layout: FeatureLayout, len: usize, lambd: &[E]) {
+    assert_eq!(
+        len,
+        layout.outer * layout.row(),
+        "buffer length does not match the layout"
+    );
+    assert_eq!(lambd.len(), layout.features, "one threshold per feature");
+}
+
+/// Forward in place with a threshold per feature.
+pub fn learned_forward_in_place<E: ShrinkElement>(
+    data: &mut [E],
+    lambd: &[E],
+    layout: FeatureLayout,
+) {
+    check(layout, data.len(), lambd);
+    map_rows(layout, &limits(lambd), bits_mut(data), None);
+}
+
+/// Forward out of place with a threshold per feature.
+pub fn learned_forward_into<E: ShrinkElement>(
+    src: &[E],
+    dst: &mut [E],
+    lambd: &[E],
+    layout: FeatureLayout,
+) {
+    check(layout, src.len(), lambd);
+    assert_eq!(src.len(), dst.len());
+    map_rows(layout, &limits(lambd), bits_mut(dst), Some(bits(src)));
+}
+
+/// How the threshold's pseudo-gradient is estimated (the exact derivative is zero almost
+/// everywhere, with a jump at `|x| = λ`).
+#[derive(burn::config::Config, Debug, Copy, PartialEq)]
+pub enum ThresholdEstimator {
+    /// `∂y/∂λ = -sign(x)` where `|x| > λ`, else 0: the derivative of soft thresholding
+    /// `sign(x)·max(|x| - λ, 0)`, used as if the forward were soft (it stays hard), as in
+    /// learned ISTA (Gregor & LeCun 2010) and its hard-threshold variants.
+    StraightThrough,
+    /// `∂y/∂λ = -sign(x) · (λ/ε) · 1{ | |x| - λ | < ε/2 }`: a rectangle kernel of width ε
+    /// around the jump, the estimate of Rajamanoharan et al. 2024, "Jumping Ahead: Improving
+    /// Reconstruction Fidelity with JumpReLU Sparse Autoencoders", applied to both sides.
+    Kernel {
+        /// The kernel's width ε (> 0).
+        bandwidth: f64,
+    },
+}
+
+/// The backward with a threshold per feature, from the forward's input `x`.
+///
+/// Writes the input gradient into `grad` in place (`grad` where `|x| > λ` or `x` is NaN, `+0`
+/// elsewhere, exactly Hardshrink's) and returns the threshold gradient per feature, summed in
+/// f64.
+pub fn learned_backward_in_place<E: ShrinkElement>(
+    input: &[E],
+    grad: &mut [E],
+    lambd: &[E],
+    layout: FeatureLayout,
+    estimator: ThresholdEstimator,
+) -> Vec<f64> {
+    check(layout, input.len(), lambd);
+    assert_eq!(input.len(), grad.len());
+    let limits = limits(lambd);
+    let lambd64: Vec<f64> = lambd.iter().map(|l| l.to_f64()).collect();
+    let row = layout.row();
+    if row == 0 || layout.outer == 0 {
+        return vec![0.0; layout.features];
+    }
+    let (input_bits, grad_bits) = (bits(input), bits_mut(grad));
+    for_chunks_summing(
+        grad_bits,
+        layout.chunk(),
+        layout.features,
+        |offset, grad, partial| {
+            let input = &input_bits[offset..offset + grad.len()];
+            for (i, (g, &x)) in grad.iter_mut().zip(input).enumerate() {
+                let f = layout.feature(offset + i);
+                // Outside the band, or NaN (whose magnitude bits exceed every threshold's).
+                let kept = x.magnitude_above(limits[f]);
+                let (value, upstream) = (E::from_bits(x).to_f64(), E::from_bits(*g).to_f64());
+                partial[f] += threshold_gradient(value, upstream, lambd64[f], kept, estimator);
+                *g = g.and(E::Lane::mask(kept));
+            }
+        },
+    )
+}
+
+/// One element's contribution to its feature's threshold gradient.
+#[inline]
+fn threshold_gradient(
+    x: f64,
+    upstream: f64,
+    lambd: f64,
+    kept: bool,
+    estimator: ThresholdEstimator,
+) -> f64 {
+    let sign = if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0 // ±0 and NaN
+    };
+    match estimator {
+        ThresholdEstimator::StraightThrough if kept => -sign * upstream,
+        ThresholdEstimator::StraightThrough => 0.0,
+        ThresholdEstimator::Kernel { bandwidth } => {
+            if (x.abs() - lambd).abs() < bandwidth / 2.0 {
+                -sign * (lambd / bandwidth) * upstream
+            } else {
+                0.0
+            }
+        }
+    }
+}

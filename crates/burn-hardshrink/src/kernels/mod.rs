@@ -1,0 +1,28 @@
+//! Backend-independent CPU kernels over contiguous buffers.
+//!
+//! The NdArray and Flex ops reduce every layout to one of these calls: a contiguous slice in,
+//! a contiguous slice (or the same one) out, one pass, no per-element branch. They are public
+//! so that other CPU backends can reuse them.
+//!
+//! ```
+//! use burn_hardshrink::kernels::{Band, forward_in_place};
+//!
+//! let mut x = [-1.0f32, -0.5, -0.0, 0.25, 0.5, 0.75, f32::NAN];
+//! forward_in_place(&mut x, Band::of::<f32>(0.5));
+//! assert_eq!(&x[..6], &[-1.0, 0.0, 0.0, 0.0, 0.0, 0.75]);
+//! assert!(x[2].is_sign_positive() && x[6].is_nan());
+//! ```
+
+mod element;
+mod learned;
+mod slice;
+
+pub use element::{BitLane, ShrinkElement, rounded_limit};
+pub use learned::{
+    FeatureLayout, ThresholdEstimator, learned_backward_in_place, learned_forward_in_place,
+    learned_forward_into,
+};
+pub use slice::{
+    Band, PARALLEL_THRESHOLD, backward_in_place, backward_into, backward_one, forward_in_place,
+    forward_into, forward_one,
+};

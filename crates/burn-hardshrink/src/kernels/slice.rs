@@ -1,0 +1,177 @@
+//! One-pass forward and backward over contiguous buffers, split across cores when large.
+
+use super::element::{BitLane, ShrinkElement};
+
+/// What a λ does once rounded to the element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Band<B> {
+    /// λ rounded is negative or NaN: the band is empty and the op is the identity.
+    Identity,
+    /// λ rounded is ≥ 0: values with `|x| <= λ` become `+0`. Holds the magnitude bits of λ.
+    Closed(B),
+}
+
+impl<B: BitLane> Band<B> {
+    /// The band of `lambd` for element type `E`.
+    pub fn of<E: ShrinkElement<Lane = B>>(lambd: f64) -> Self {
+        let lambd = E::round_lambda(lambd);
+        if lambd.is_nan() || lambd.is_negative() {
+            Band::Identity
+        } else {
+            // `-0.0` (a tiny negative λ rounded) compares equal to `+0.0`: same band.
+            Band::Closed(lambd.to_bits().and(B::MAGNITUDE))
+        }
+    }
+}
+
+/// Below this many elements a kernel runs on the calling thread: splitting costs more than it
+/// saves (see the crate's benchmarks, where 64K elements take a few microseconds on one core).
+pub const PARALLEL_THRESHOLD: usize = 1 << 17;
+
+/// Elements per parallel task: large enough to amortise scheduling, small enough to balance.
+pub(crate) const PARALLEL_CHUNK: usize = 1 << 15;
+
+#[inline(always)]
+pub(crate) fn shrink<B: BitLane>(x: B, limit: B) -> B {
+    x.and(B::mask(x.magnitude_above(limit)))
+}
+
+#[inline(always)]
+fn pass_where_nonzero<B: BitLane>(output: B, grad: B) -> B {
+    grad.and(B::mask(output.and(B::MAGNITUDE) != B::ZERO))
+}
+
+/// The forward on one value, for layouts the slice kernels do not cover.
+#[inline]
+pub fn forward_one<E: ShrinkElement>(x: E, band: Band<E::Lane>) -> E {
+    match band {
+        Band::Identity => x,
+        Band::Closed(limit) => E::from_bits(shrink(x.to_bits(), limit)),
+    }
+}
+
+/// The backward on one value (closed band): `grad` where `output != 0`, else `+0`.
+#[inline]
+pub fn backward_one<E: ShrinkElement>(output: E, grad: E) -> E {
+    E::from_bits(pass_where_nonzero(output.to_bits(), grad.to_bits()))
+}
+
+pub(crate) fn bits<E: ShrinkElement>(values: &[E]) -> &[E::Lane] {
+    bytemuck::cast_slice(values)
+}
+
+pub(crate) fn bits_mut<E: ShrinkElement>(values: &mut [E]) -> &mut [E::Lane] {
+    bytemuck::cast_slice_mut(values)
+}
+
+/// Runs `body(offset, chunk)` over consecutive chunks of `dst`, in parallel above the
+/// threshold; `offset` is the chunk's first index, for reading the matching inputs.
+fn for_chunks<D: Send>(dst: &mut [D], body: impl Fn(usize, &mut [D]) + Sync) {
+    for_chunks_of(dst, PARALLEL_CHUNK, body)
+}
+
+/// [`for_chunks`] with chunks of `chunk` elements (the last may be shorter).
+pub(crate) fn for_chunks_of<D: Send>(
+    dst: &mut [D],
+    chunk: usize,
+    body: impl Fn(usize, &mut [D]) + Sync,
+) {
+    #[cfg(feature = "parallel")]
+    if dst.len() >= PARALLEL_THRESHOLD && dst.len() > chunk {
+        use rayon::prelude::*;
+        dst.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(index, part)| body(index * chunk, part));
+        return;
+    }
+    body(0, dst)
+}
+
+/// Runs `body(offset, chunk, partial)` over chunks of `dst`, in parallel above the threshold,
+/// and returns the element-wise sum of the `width`-long partial sums the calls produced.
+pub(crate) fn for_chunks_summing<D: Send>(
+    dst: &mut [D],
+    chunk: usize,
+    width: usize,
+    body: impl Fn(usize, &mut [D], &mut [f64]) + Sync,
+) -> Vec<f64> {
+    #[cfg(feature = "parallel")]
+    if dst.len() >= PARALLEL_THRESHOLD && dst.len() > chunk {
+        use rayon::prelude::*;
+        return dst
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .map(|(index, part)| {
+                let mut partial = vec![0.0; width];
+                body(index * chunk, part, &mut partial);
+                partial
+            })
+            .reduce(
+                || vec![0.0; width],
+                |mut total, partial| {
+                    total.iter_mut().zip(&partial).for_each(|(t, p)| *t += p);
+                    total
+                },
+            );
+    }
+    let mut total = vec![0.0; width];
+    body(0, dst, &mut total);
+    total
+}
+
+/// Forward in place: `x <- hardshrink(x)`. Does nothing for an identity band.
+pub fn forward_in_place<E: ShrinkElement>(data: &mut [E], band: Band<E::Lane>) {
+    let Band::Closed(limit) = band else { return };
+    for_chunks(bits_mut(data), |_, chunk| {
+        for x in chunk.iter_mut() {
+            *x = shrink(*x, limit);
+        }
+    });
+}
+
+/// Forward out of place: `dst <- hardshrink(src)`.
+pub fn forward_into<E: ShrinkElement>(src: &[E], dst: &mut [E], band: Band<E::Lane>) {
+    assert_eq!(src.len(), dst.len());
+    let Band::Closed(limit) = band else {
+        dst.copy_from_slice(src);
+        return;
+    };
+    let src = bits(src);
+    for_chunks(bits_mut(dst), |offset, dst| {
+        let src = &src[offset..offset + dst.len()];
+        for (d, &x) in dst.iter_mut().zip(src) {
+            *d = shrink(x, limit);
+        }
+    });
+}
+
+/// Backward in place over the gradient: `grad <- grad where output != 0, else +0`.
+///
+/// Valid for a closed band only: there the forward output is non-zero exactly outside the band
+/// (a NaN output counts as non-zero, so NaN inputs pass their gradient).
+pub fn backward_in_place<E: ShrinkElement>(grad: &mut [E], output: &[E]) {
+    assert_eq!(grad.len(), output.len());
+    let output = bits(output);
+    for_chunks(bits_mut(grad), |offset, grad| {
+        let output = &output[offset..offset + grad.len()];
+        for (g, &y) in grad.iter_mut().zip(output) {
+            *g = pass_where_nonzero(y, *g);
+        }
+    });
+}
+
+/// Backward out of place: `dst <- grad where output != 0, else +0`.
+pub fn backward_into<E: ShrinkElement>(output: &[E], grad: &[E], dst: &mut [E]) {
+    assert!(output.len() == dst.len() && grad.len() == dst.len());
+    let (output, grad) = (bits(output), bits(grad));
+    for_chunks(bits_mut(dst), |offset, dst| {
+        let end = offset + dst.len();
+        for ((d, &y), &g) in dst
+            .iter_mut()
+            .zip(&output[offset..end])
+            .zip(&grad[offset..end])
+        {
+            *d = pass_where_nonzero(y, g);
+        }
+    });
+}

@@ -1,0 +1,59 @@
+#![warn(missing_docs)]
+//! # burn-hardshrink
+//!
+//! PyTorch's `nn.Hardshrink` for Burn 0.22, exact to the bit:
+//!
+//! ```text
+//! hardshrink(x, λ) = +0  if -λ <= x <= λ
+//!                  = x   otherwise          (λ = 0.5 by default)
+//! ```
+//!
+//! - [`hardshrink`] / [`try_hardshrink`]: the functional op, on any tensor and device.
+//! - [`Hardshrink`] / [`HardshrinkConfig`]: the module, a drop-in for Burn's
+//!   [`HardShrink`](burn::nn::HardShrink) (`.into()` converts either way).
+//! - [`LearnedHardshrink`] / [`LearnedHardshrinkConfig`]: a trainable threshold, one or one
+//!   per feature, with a choice of [`ThresholdEstimator`] for its pseudo-gradient.
+//! - [`HardshrinkBackend`], [`LearnedHardshrinkBackend`]: the backend extensions with the
+//!   forward and backward ops.
+//! - [`kernels`]: the one-pass CPU kernels behind the NdArray and Flex ops.
+//!
+//! The band is closed and gives `+0`; NaN passes forward and passes its gradient backward; λ is
+//! rounded to the tensor's dtype before comparing, and λ < 0 is the identity.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use burn::nn::{Linear, LinearConfig};
+//! use burn_hardshrink::{Hardshrink, HardshrinkConfig};
+//!
+//! #[derive(Module, Debug)]
+//! struct Net {
+//!     hidden: Linear,
+//!     act: Hardshrink,
+//! }
+//!
+//! let device = Device::flex(); // or Device::ndarray(), with `.autodiff()` for training
+//! let net = Net {
+//!     hidden: LinearConfig::new(4, 8).init(&device),
+//!     act: HardshrinkConfig::new().init(),
+//! };
+//! let y = net.act.forward(net.hidden.forward(Tensor::<2>::ones([2, 4], &device)));
+//! assert_eq!(y.dims(), [2, 8]);
+//! ```
+//!
+//! ## Features
+//!
+//! - `flex`, `ndarray` (default): the CPU backends with kernels. Other backends the
+//!   application enables get an exact composition of Burn's primitive ops.
+//! - `parallel` (default): split large tensors across cores with rayon.
+
+mod error;
+mod functional;
+pub mod kernels;
+mod module;
+pub mod ops;
+
+pub use error::HardshrinkError;
+pub use functional::{hardshrink, learned_hardshrink, learned_hardshrink_composed, try_hardshrink};
+pub use kernels::ThresholdEstimator;
+pub use module::{Hardshrink, HardshrinkConfig, LearnedHardshrink, LearnedHardshrinkConfig};
+pub use ops::{HardshrinkBackend, LearnedHardshrinkBackend};

@@ -1,0 +1,146 @@
+use crate::HardshrinkError;
+use crate::functional::learned_hardshrink;
+use crate::kernels::ThresholdEstimator;
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::tensor::activation::softplus;
+use burn::tensor::{Device, Tensor};
+
+/// Configuration of a [`LearnedHardshrink`].
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_hardshrink::{LearnedHardshrinkConfig, ThresholdEstimator};
+///
+/// let device = Device::flex().autodiff();
+/// // One threshold per feature of the last axis, learned with the JumpReLU-style estimate.
+/// let act = LearnedHardshrinkConfig::new()
+///     .with_features(Some(3))
+///     .with_estimator(ThresholdEstimator::Kernel { bandwidth: 0.1 })
+///     .init(&device);
+/// let x = Tensor::<2>::from_floats([[0.4, -0.6, 2.0]], &device);
+/// let y = act.forward(x);
+/// assert_eq!(y.to_data().try_to_vec::<f32>().unwrap(), vec![0.0, -0.6, 2.0]);
+/// ```
+#[derive(Config, Debug)]
+pub struct LearnedHardshrinkConfig {
+    /// The initial threshold λ (≥ 0), the same for every feature. Default: 0.5.
+    #[config(default = "0.5")]
+    pub initial_lambd: f64,
+    /// `None` for one threshold; `Some(n)` for one per feature along [`dim`](Self::dim).
+    #[config(default = "None")]
+    pub features: Option<usize>,
+    /// The feature axis, negative counting from the end. Default: -1 (the last, like a bias).
+    #[config(default = "-1")]
+    pub dim: isize,
+    /// The threshold's pseudo-gradient. Default: straight-through.
+    #[config(default = "ThresholdEstimator::StraightThrough")]
+    pub estimator: ThresholdEstimator,
+}
+
+/// Smallest initial threshold: softplus maps it to a finite parameter with a usable gradient.
+const MIN_INITIAL_LAMBD: f64 = 1e-6;
+
+impl LearnedHardshrinkConfig {
+    /// Builds the module, or says which field is out of range.
+    pub fn try_init(&self, device: &Device) -> Result<LearnedHardshrink, HardshrinkError> {
+        if !(self.initial_lambd >= 0.0 && self.initial_lambd.is_finite()) {
+            return Err(HardshrinkError::InvalidLambda {
+                lambd: self.initial_lambd,
+            });
+        }
+        if let ThresholdEstimator::Kernel { bandwidth } = self.estimator
+            && !(bandwidth > 0.0 && bandwidth.is_finite())
+        {
+            return Err(HardshrinkError::InvalidBandwidth { bandwidth });
+        }
+        if self.features == Some(0) {
+            return Err(HardshrinkError::InvalidFeatures);
+        }
+        // λ = softplus(θ) keeps every threshold > 0 whatever step an optimiser takes on θ.
+        let lambd = self.initial_lambd.max(MIN_INITIAL_LAMBD);
+        let raw = lambd.exp_m1().ln();
+        let raw = Tensor::<1>::full([self.features.unwrap_or(1)], raw, device);
+        Ok(LearnedHardshrink {
+            raw_lambd: Param::from_tensor(raw),
+            dim: self.dim,
+            per_feature: self.features.is_some(),
+            estimator: self.estimator,
+        })
+    }
+
+    /// Builds the module.
+    ///
+    /// # Panics
+    ///
+    /// With [`try_init`](Self::try_init)'s error when a field is out of range.
+    pub fn init(&self, device: &Device) -> LearnedHardshrink {
+        self.try_init(device)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+}
+
+/// Hardshrink with a learned threshold: one, or one per feature along an axis.
+///
+/// ```text
+/// y = +0  if -λ[f] <= x <= λ[f]
+///   = x   otherwise,          λ = softplus(θ) > 0, θ the trained parameter
+/// ```
+///
+/// The forward is exactly [`hardshrink`](crate::hardshrink) with each feature's λ, and so is the
+/// gradient with respect to `x`. The gradient with respect to λ is the configured
+/// [`ThresholdEstimator`]'s pseudo-gradient (the exact one is zero almost everywhere), passed on
+/// to θ by the chain rule. The reparametrisation is how λ stays positive during training: no
+/// clamp to remember after each step.
+#[derive(Module, Debug)]
+pub struct LearnedHardshrink {
+    /// The raw parameter θ, `λ = softplus(θ)`; shape `[features]` (or `[1]`).
+    pub raw_lambd: Param<Tensor<1>>,
+    /// The feature axis (negative counting from the end).
+    pub dim: isize,
+    /// Whether there is one threshold per feature (else one in all).
+    pub per_feature: bool,
+    /// The threshold's pseudo-gradient.
+    #[module(skip)]
+    pub estimator: ThresholdEstimator,
+}
+
+impl LearnedHardshrink {
+    /// The thresholds λ = softplus(θ), shape `[features]` (or `[1]`); tracked for autodiff.
+    pub fn lambd(&self) -> Tensor<1> {
+        softplus(self.raw_lambd.val(), 1.0)
+    }
+
+    /// Applies the shrink with the learned thresholds.
+    ///
+    /// # Panics
+    ///
+    /// When the feature axis is out of range or its length differs from the thresholds'.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let dim = if self.per_feature {
+            let dim = if self.dim < 0 {
+                D as isize + self.dim
+            } else {
+                self.dim
+            };
+            assert!(
+                (0..D as isize).contains(&dim),
+                "LearnedHardshrink: dim {} is out of range for a rank-{D} input",
+                self.dim
+            );
+            let features = self.raw_lambd.dims()[0];
+            assert_eq!(
+                x.dims()[dim as usize],
+                features,
+                "LearnedHardshrink: the input has {} entries along dim {}, the module has {features} \
+                 thresholds; set `features` to the input's size on that axis",
+                x.dims()[dim as usize],
+                self.dim
+            );
+            Some(dim as usize)
+        } else {
+            None
+        };
+        learned_hardshrink(x, self.lambd(), dim, self.estimator)
+    }
+}

@@ -1,0 +1,152 @@
+//! Helpers shared by the suite: devices, bit patterns, and the scalar reference rule.
+
+use burn::tensor::{DType, Device, Tensor, TensorData, bf16, f16};
+
+/// The CPU devices this crate has kernels for.
+pub fn cpu_devices() -> Vec<(&'static str, Device)> {
+    vec![("flex", Device::flex()), ("ndarray", Device::ndarray())]
+}
+
+/// Whether `device`'s backend can hold `dtype` (NdArray holds f32 and f64 only).
+pub fn holds(name: &str, dtype: DType) -> bool {
+    name != "ndarray" || matches!(dtype, DType::F32 | DType::F64)
+}
+
+/// A dtype's name in the fixture file.
+pub fn dtype_of(name: &str) -> DType {
+    match name {
+        "f32" => DType::F32,
+        "f64" => DType::F64,
+        "f16" => DType::F16,
+        "bf16" => DType::BF16,
+        other => panic!("unknown fixture dtype {other}"),
+    }
+}
+
+/// A rank-`D` tensor of `dtype` holding the given bit patterns.
+pub fn from_bits<const D: usize>(
+    bits: &[u64],
+    shape: [usize; D],
+    dtype: DType,
+    device: &Device,
+) -> Tensor<D> {
+    let data = match dtype {
+        DType::F32 => TensorData::new(
+            bits.iter().map(|&b| f32::from_bits(b as u32)).collect(),
+            shape,
+        ),
+        DType::F64 => TensorData::new(bits.iter().map(|&b| f64::from_bits(b)).collect(), shape),
+        DType::F16 => TensorData::new(
+            bits.iter().map(|&b| f16::from_bits(b as u16)).collect(),
+            shape,
+        ),
+        DType::BF16 => TensorData::new(
+            bits.iter().map(|&b| bf16::from_bits(b as u16)).collect(),
+            shape,
+        ),
+        other => panic!("no float tensor of {other:?}"),
+    };
+    let tensor = Tensor::from_data(data, (device, dtype));
+    assert_eq!(
+        tensor.dtype(),
+        dtype,
+        "the backend changed the dtype on load"
+    );
+    tensor
+}
+
+/// The bit patterns of a tensor's values in row-major order.
+pub fn to_bits<const D: usize>(tensor: Tensor<D>) -> Vec<u64> {
+    let data = tensor.into_data();
+    match data.dtype() {
+        DType::F32 => data.iter::<f32>().map(|v| v.to_bits() as u64).collect(),
+        DType::F64 => data.iter::<f64>().map(f64::to_bits).collect(),
+        DType::F16 => data
+            .as_slice::<f16>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits() as u64)
+            .collect(),
+        DType::BF16 => data
+            .as_slice::<bf16>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits() as u64)
+            .collect(),
+        other => panic!("no float data of {other:?}"),
+    }
+}
+
+/// Whether a bit pattern of `dtype` is a NaN.
+pub fn is_nan(bits: u64, dtype: DType) -> bool {
+    match dtype {
+        DType::F32 => f32::from_bits(bits as u32).is_nan(),
+        DType::F64 => f64::from_bits(bits).is_nan(),
+        DType::F16 => f16::from_bits(bits as u16).is_nan(),
+        DType::BF16 => bf16::from_bits(bits as u16).is_nan(),
+        other => panic!("no float of {other:?}"),
+    }
+}
+
+/// Asserts two bit sequences equal: NaN matches any NaN, everything else (the sign of zero
+/// included) bit for bit.
+pub fn assert_same_bits(actual: &[u64], expected: &[u64], dtype: DType, what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: length");
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let same = if is_nan(e, dtype) {
+            is_nan(a, dtype)
+        } else {
+            a == e
+        };
+        assert!(
+            same,
+            "{what}: element {i}: got {a:#x}, expected {e:#x} ({dtype:?})"
+        );
+    }
+}
+
+/// The spec's rule on one value, written with float comparisons in the value's own type
+/// (independent of the crate's bit-level kernels). Values are widened to f64, which is exact.
+pub fn reference(x: f64, lambd: f64, dtype: DType) -> f64 {
+    let lambd = round_to(lambd, dtype);
+    if x >= -lambd && x <= lambd { 0.0 } else { x }
+}
+
+/// The gradient rule on one value: `+0` inside the band, the incoming gradient elsewhere.
+pub fn reference_grad(x: f64, grad: f64, lambd: f64, dtype: DType) -> f64 {
+    let lambd = round_to(lambd, dtype);
+    if x >= -lambd && x <= lambd { 0.0 } else { grad }
+}
+
+/// `value` rounded to `dtype` (nearest, ties to even) and widened back.
+pub fn round_to(value: f64, dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => value as f32 as f64,
+        DType::F64 => value,
+        DType::F16 => f16::from_f64(value).to_f64(),
+        DType::BF16 => bf16::from_f64(value).to_f64(),
+        other => panic!("no float of {other:?}"),
+    }
+}
+
+/// The bits of an f64 value narrowed (exactly) to `dtype`.
+pub fn narrow_bits(value: f64, dtype: DType) -> u64 {
+    match dtype {
+        DType::F32 => (value as f32).to_bits() as u64,
+        DType::F64 => value.to_bits(),
+        DType::F16 => f16::from_f64(value).to_bits() as u64,
+        DType::BF16 => bf16::from_f64(value).to_bits() as u64,
+        other => panic!("no float of {other:?}"),
+    }
+}
+
+/// The value of a bit pattern of `dtype`, widened to f64.
+pub fn widen(bits: u64, dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => f32::from_bits(bits as u32) as f64,
+        DType::F64 => f64::from_bits(bits),
+        DType::F16 => f16::from_bits(bits as u16).to_f64(),
+        DType::BF16 => bf16::from_bits(bits as u16).to_f64(),
+        other => panic!("no float of {other:?}"),
+    }
+}

@@ -1,0 +1,9 @@
+//! The project's test suite: PyTorch fixtures, gradients, properties and checkpointing.
+#![allow(deprecated)] // NdArray is deprecated upstream; this crate still supports and tests it.
+
+mod checkpointing;
+mod common;
+mod fixtures;
+mod gradients;
+mod learned;
+mod properties;
