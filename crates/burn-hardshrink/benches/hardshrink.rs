@@ -155,6 +155,36 @@ fn learned(c: &mut Criterion) {
     group.finish();
 }
 
+/// Where splitting across cores starts to pay: the in-place kernel on one thread against the
+/// same kernel over 32K-element chunks on rayon's pool (exactly what the parallel path runs),
+/// for sizes around [`burn_hardshrink::kernels::PARALLEL_THRESHOLD`].
+fn parallel_threshold(c: &mut Criterion) {
+    use burn_hardshrink::kernels::{Band, forward_in_place};
+    use rayon::prelude::*;
+    let band = Band::of::<f32>(LAMBD);
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("parallel_threshold");
+    for n in [1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 19] {
+        let data = input(n).try_to_vec::<f32>().unwrap();
+        let mut buffer = data.clone();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("one_thread", n), |b| {
+            b.iter(|| single.install(|| forward_in_place(black_box(&mut buffer), band)))
+        });
+        group.bench_function(BenchmarkId::new("rayon_chunks", n), |b| {
+            b.iter(|| {
+                black_box(&mut buffer)
+                    .par_chunks_mut(1 << 15)
+                    .for_each(|chunk| forward_in_place(chunk, band))
+            })
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -165,6 +195,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = forward, forward_backward, learned
+    targets = forward, forward_backward, learned, parallel_threshold
 }
 criterion_main!(benches);

@@ -124,52 +124,36 @@ impl ShrinkElement for f64 {
     }
 }
 
-impl ShrinkElement for f16 {
-    type Lane = u16;
-    const DTYPE: DType = DType::F16;
-    fn round_lambda(lambd: f64) -> Self {
-        // Direct f64 -> f16 rounding (no intermediate f32, which could round twice).
-        f16::from_f64(lambd)
-    }
-    fn is_nan(self) -> bool {
-        f16::is_nan(self)
-    }
-    fn is_negative(self) -> bool {
-        self.to_f32() < 0.0
-    }
-    fn to_bits(self) -> u16 {
-        f16::to_bits(self)
-    }
-    fn from_bits(bits: u16) -> Self {
-        f16::from_bits(bits)
-    }
-    fn to_f64(self) -> f64 {
-        f16::to_f64(self)
-    }
+/// f16 and bf16: λ is rounded straight from f64 (no intermediate f32, which could round twice).
+macro_rules! half_element {
+    ($half:ident, $dtype:expr) => {
+        impl ShrinkElement for $half {
+            type Lane = u16;
+            const DTYPE: DType = $dtype;
+            fn round_lambda(lambd: f64) -> Self {
+                $half::from_f64(lambd)
+            }
+            fn is_nan(self) -> bool {
+                $half::is_nan(self)
+            }
+            fn is_negative(self) -> bool {
+                self.to_f32() < 0.0
+            }
+            fn to_bits(self) -> u16 {
+                $half::to_bits(self)
+            }
+            fn from_bits(bits: u16) -> Self {
+                $half::from_bits(bits)
+            }
+            fn to_f64(self) -> f64 {
+                $half::to_f64(self)
+            }
+        }
+    };
 }
 
-impl ShrinkElement for bf16 {
-    type Lane = u16;
-    const DTYPE: DType = DType::BF16;
-    fn round_lambda(lambd: f64) -> Self {
-        bf16::from_f64(lambd)
-    }
-    fn is_nan(self) -> bool {
-        bf16::is_nan(self)
-    }
-    fn is_negative(self) -> bool {
-        self.to_f32() < 0.0
-    }
-    fn to_bits(self) -> u16 {
-        bf16::to_bits(self)
-    }
-    fn from_bits(bits: u16) -> Self {
-        bf16::from_bits(bits)
-    }
-    fn to_f64(self) -> f64 {
-        bf16::to_f64(self)
-    }
-}
+half_element!(f16, DType::F16);
+half_element!(bf16, DType::BF16);
 
 /// λ rounded to `dtype` and returned as an `f64` (exactly, since every value of the smaller
 /// float types is an `f64`), with its sign cleared; `None` when the op is the identity for this

@@ -17,30 +17,62 @@ use burn::backend::TensorMetadata;
 use burn::backend::ndarray::{NdArrayTensor, SharedArray};
 use burn::backend::tensor::FloatTensor;
 
+use burn::tensor::DType;
 use ndarray::{Array, ArrayViewD, Zip};
+
+/// f32 and f64 as NdArray stores them. burn-ndarray keeps its storage type private, so the
+/// variant is taken apart here, once per element type, and everything else is generic.
+trait NdFloat: ShrinkElement {
+    /// The array when the tensor is this type and its buffer is uniquely owned (mutable in
+    /// place), else the tensor back.
+    fn unique(tensor: NdArrayTensor) -> Result<SharedArray<Self>, NdArrayTensor>;
+    /// A read-only view of a tensor of this type.
+    fn view(tensor: &NdArrayTensor) -> ArrayViewD<'_, Self>;
+    /// The array, owned (a copy only when the buffer is borrowed).
+    fn owned(tensor: NdArrayTensor) -> SharedArray<Self>;
+    /// Wraps an array as a tensor.
+    fn wrap(array: SharedArray<Self>) -> NdArrayTensor;
+}
+
+macro_rules! nd_float {
+    ($elem:ty, $variant:ident) => {
+        impl NdFloat for $elem {
+            fn unique(tensor: NdArrayTensor) -> Result<SharedArray<Self>, NdArrayTensor> {
+                match tensor {
+                    NdArrayTensor::$variant(storage) if storage.is_unique() => {
+                        Ok(storage.into_owned())
+                    }
+                    other => Err(other),
+                }
+            }
+            fn view(tensor: &NdArrayTensor) -> ArrayViewD<'_, Self> {
+                match tensor {
+                    NdArrayTensor::$variant(storage) => storage.view(),
+                    other => mismatched(<$elem as ShrinkElement>::DTYPE, other.dtype()),
+                }
+            }
+            fn owned(tensor: NdArrayTensor) -> SharedArray<Self> {
+                match tensor {
+                    NdArrayTensor::$variant(storage) => storage.into_owned(),
+                    other => mismatched(<$elem as ShrinkElement>::DTYPE, other.dtype()),
+                }
+            }
+            fn wrap(array: SharedArray<Self>) -> NdArrayTensor {
+                NdArrayTensor::from(array)
+            }
+        }
+    };
+}
+
+nd_float!(f32, F32);
+nd_float!(f64, F64);
 
 impl HardshrinkBackend for NdArray {
     fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
-        match x {
-            NdArrayTensor::F32(storage) => {
-                let band = Band::of::<f32>(lambd);
-                let out = if storage.is_unique() {
-                    forward_owned(storage.into_owned(), band)
-                } else {
-                    forward_view(storage.view(), band)
-                };
-                NdArrayTensor::from(out)
-            }
-            NdArrayTensor::F64(storage) => {
-                let band = Band::of::<f64>(lambd);
-                let out = if storage.is_unique() {
-                    forward_owned(storage.into_owned(), band)
-                } else {
-                    forward_view(storage.view(), band)
-                };
-                NdArrayTensor::from(out)
-            }
-            other => unsupported(other.dtype()),
+        match x.dtype() {
+            DType::F32 => forward::<f32>(x, lambd),
+            DType::F64 => forward::<f64>(x, lambd),
+            other => unsupported(other),
         }
     }
 
@@ -48,32 +80,64 @@ impl HardshrinkBackend for NdArray {
         output: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        match (output, grad) {
-            (NdArrayTensor::F32(output), NdArrayTensor::F32(grad)) => {
-                let out = if grad.is_unique() {
-                    backward_owned(output.view(), grad.into_owned())
-                } else {
-                    backward_view(output.view(), grad.view())
-                };
-                NdArrayTensor::from(out)
-            }
-            (NdArrayTensor::F64(output), NdArrayTensor::F64(grad)) => {
-                let out = if grad.is_unique() {
-                    backward_owned(output.view(), grad.into_owned())
-                } else {
-                    backward_view(output.view(), grad.view())
-                };
-                NdArrayTensor::from(out)
-            }
-            (output, grad) if output.dtype() == grad.dtype() => unsupported(output.dtype()),
-            (output, grad) => panic!(
-                "hardshrink_backward: the output ({:?}) and the gradient ({:?}) must share a \
-                 dtype",
-                output.dtype(),
-                grad.dtype()
-            ),
+        match grad.dtype() {
+            DType::F32 => backward::<f32>(&output, grad),
+            DType::F64 => backward::<f64>(&output, grad),
+            other => unsupported(other),
         }
     }
+}
+
+fn forward<E: NdFloat>(x: NdArrayTensor, lambd: f64) -> NdArrayTensor {
+    let band = Band::of::<E>(lambd);
+    E::wrap(match E::unique(x) {
+        Ok(array) => forward_owned(array, band),
+        Err(shared) => forward_view(E::view(&shared), band),
+    })
+}
+
+fn backward<E: NdFloat>(output: &NdArrayTensor, grad: NdArrayTensor) -> NdArrayTensor {
+    let output = E::view(output);
+    E::wrap(match E::unique(grad) {
+        Ok(grad) => backward_owned(output, grad),
+        Err(shared) => backward_view(output, E::view(&shared)),
+    })
+}
+
+impl LearnedHardshrinkBackend for NdArray {
+    fn learned_hardshrink(
+        x: FloatTensor<Self>,
+        lambd: FloatTensor<Self>,
+        dim: Option<usize>,
+        _estimator: ThresholdEstimator,
+    ) -> FloatTensor<Self> {
+        match x.dtype() {
+            DType::F32 => learned_forward::<f32>(x, &lambd, dim),
+            DType::F64 => learned_forward::<f64>(x, &lambd, dim),
+            other => unsupported(other),
+        }
+    }
+
+    fn learned_hardshrink_backward(
+        saved: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        lambd: FloatTensor<Self>,
+        dim: Option<usize>,
+        estimator: ThresholdEstimator,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        match saved.dtype() {
+            DType::F32 => learned_backward::<f32>(&saved, grad, &lambd, dim, estimator),
+            DType::F64 => learned_backward::<f64>(&saved, grad, &lambd, dim, estimator),
+            other => unsupported(other),
+        }
+    }
+}
+
+fn mismatched(expected: DType, got: DType) -> ! {
+    panic!(
+        "hardshrink: every tensor of one call must share a dtype: expected {expected:?}, got \
+         {got:?}"
+    )
 }
 
 fn unsupported(dtype: burn::tensor::DType) -> ! {
@@ -156,66 +220,6 @@ fn into_shared<E: ShrinkElement>(shape: &[usize], values: Vec<E>) -> SharedArray
         .into_shared()
 }
 
-impl LearnedHardshrinkBackend for NdArray {
-    fn learned_hardshrink(
-        x: FloatTensor<Self>,
-        lambd: FloatTensor<Self>,
-        dim: Option<usize>,
-        _estimator: ThresholdEstimator,
-    ) -> FloatTensor<Self> {
-        match (x, lambd) {
-            (NdArrayTensor::F32(x), NdArrayTensor::F32(lambd)) => NdArrayTensor::from(
-                learned_forward(x.into_shared(), &row_major(lambd.view()), dim),
-            ),
-            (NdArrayTensor::F64(x), NdArrayTensor::F64(lambd)) => NdArrayTensor::from(
-                learned_forward(x.into_shared(), &row_major(lambd.view()), dim),
-            ),
-            (x, lambd) => mismatched(x.dtype(), lambd.dtype()),
-        }
-    }
-
-    fn learned_hardshrink_backward(
-        saved: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        lambd: FloatTensor<Self>,
-        dim: Option<usize>,
-        estimator: ThresholdEstimator,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        match (saved, grad, lambd) {
-            (NdArrayTensor::F32(saved), NdArrayTensor::F32(grad), NdArrayTensor::F32(lambd)) => {
-                let (gx, gl) = learned_backward(
-                    saved.view(),
-                    grad.into_shared(),
-                    lambd.view(),
-                    dim,
-                    estimator,
-                );
-                (NdArrayTensor::from(gx), NdArrayTensor::from(gl))
-            }
-            (NdArrayTensor::F64(saved), NdArrayTensor::F64(grad), NdArrayTensor::F64(lambd)) => {
-                let (gx, gl) = learned_backward(
-                    saved.view(),
-                    grad.into_shared(),
-                    lambd.view(),
-                    dim,
-                    estimator,
-                );
-                (NdArrayTensor::from(gx), NdArrayTensor::from(gl))
-            }
-            (saved, _, lambd) => mismatched(saved.dtype(), lambd.dtype()),
-        }
-    }
-}
-
-fn mismatched(x: burn::tensor::DType, other: burn::tensor::DType) -> ! {
-    if x != other {
-        panic!(
-            "learned hardshrink: the thresholds and gradients must have the input's dtype ({x:?}), got {other:?}"
-        )
-    }
-    unsupported(x)
-}
-
 /// The values in row-major order (borrowed when the view already is row-major).
 fn row_major<E: ShrinkElement>(view: ArrayViewD<'_, E>) -> Vec<E> {
     view.as_standard_layout().iter().copied().collect()
@@ -230,41 +234,49 @@ fn unique_row_major<E: ShrinkElement>(array: SharedArray<E>) -> SharedArray<E> {
     }
 }
 
-fn learned_forward<E: ShrinkElement>(
-    x: SharedArray<E>,
-    thresholds: &[E],
+fn learned_forward<E: NdFloat>(
+    x: NdArrayTensor,
+    lambd: &NdArrayTensor,
     dim: Option<usize>,
-) -> SharedArray<E> {
+) -> NdArrayTensor {
+    let thresholds = row_major(E::view(lambd));
+    let x = E::owned(x);
     let layout = FeatureLayout::new(x.shape(), dim);
     if x.is_unique() || !x.is_standard_layout() {
         let mut x = unique_row_major(x);
         let values = x.as_slice_mut().expect("row-major and unique");
-        learned_forward_in_place(values, thresholds, layout);
-        return x;
+        learned_forward_in_place(values, &thresholds, layout);
+        return E::wrap(x);
     }
     let src = x.as_slice().expect("row-major");
     let mut out = vec![E::zeroed(); src.len()];
-    learned_forward_into(src, &mut out, thresholds, layout);
-    into_shared(x.shape(), out)
+    learned_forward_into(src, &mut out, &thresholds, layout);
+    E::wrap(into_shared(x.shape(), out))
 }
 
-fn learned_backward<E: ShrinkElement>(
-    saved: ArrayViewD<'_, E>,
-    grad: SharedArray<E>,
-    lambd: ArrayViewD<'_, E>,
+fn learned_backward<E: NdFloat>(
+    saved: &NdArrayTensor,
+    grad: NdArrayTensor,
+    lambd: &NdArrayTensor,
     dim: Option<usize>,
     estimator: ThresholdEstimator,
-) -> (SharedArray<E>, SharedArray<E>) {
+) -> (NdArrayTensor, NdArrayTensor) {
+    let saved = E::view(saved);
+    let lambd = E::view(lambd);
     let layout = FeatureLayout::new(saved.shape(), dim);
     let saved = saved.as_standard_layout();
-    let mut grad = unique_row_major(grad);
+    let mut grad = unique_row_major(E::owned(grad));
     let sums = learned_backward_in_place(
         saved.as_slice().expect("row-major"),
-        grad.as_slice_mut().expect("row-major and unique"),
+        grad.as_slice_mut()
+            .expect("row-major, made unique on write"),
         &row_major(lambd.view()),
         layout,
         estimator,
     );
     let grad_lambd = sums.into_iter().map(E::from_f64).collect();
-    (grad, into_shared(lambd.shape(), grad_lambd))
+    (
+        E::wrap(grad),
+        E::wrap(into_shared(lambd.shape(), grad_lambd)),
+    )
 }
