@@ -60,6 +60,9 @@ fn lambd() -> impl Strategy<Value = f64> {
         Just(-1e-300),
         Just(1e-300),
         Just(0.1),
+        // Just above a halfway point between two f16 (and bf16) values: exact rounding matters.
+        Just(1.0 + 2f64.powi(-11) + 2f64.powi(-40)),
+        Just(1.0 + 2f64.powi(-8) + 2f64.powi(-40)),
         0.0f64..3.0,
         -2.0f64..0.0,
     ]

@@ -124,14 +124,40 @@ impl ShrinkElement for f64 {
     }
 }
 
-/// f16 and bf16: λ is rounded straight from f64 (no intermediate f32, which could round twice).
+/// f16 and bf16. λ is rounded straight from f64: through f32 it could round twice, and
+/// `half`'s own conversion drops the low 32 mantissa bits first, so it can turn a value just
+/// above a halfway point into a tie. `$overflow` is the smallest magnitude that rounds to inf.
 macro_rules! half_element {
-    ($half:ident, $dtype:expr) => {
+    ($half:ident, $dtype:expr, $overflow:expr) => {
         impl ShrinkElement for $half {
             type Lane = u16;
             const DTYPE: DType = $dtype;
             fn round_lambda(lambd: f64) -> Self {
-                $half::from_f64(lambd)
+                if lambd.is_nan() {
+                    return $half::NAN;
+                }
+                let magnitude = lambd.abs();
+                let rounded = if magnitude >= $overflow {
+                    $half::INFINITY.to_bits()
+                } else {
+                    // `from_f64` is within one unit of the answer: pick the nearest of its
+                    // neighbours exactly (the differences are exact in f64), ties to even.
+                    let guess = $half::from_f64(magnitude).to_bits();
+                    let finite = $half::INFINITY.to_bits();
+                    [guess.wrapping_sub(1), guess, guess + 1]
+                        .into_iter()
+                        .filter(|&bits| bits < finite)
+                        .min_by(|&a, &b| {
+                            let distance =
+                                |bits| (magnitude - $half::from_bits(bits).to_f64()).abs();
+                            distance(a)
+                                .total_cmp(&distance(b))
+                                .then((a & 1).cmp(&(b & 1)))
+                        })
+                        .expect("the guess or a neighbour is finite")
+                };
+                let sign = if lambd.is_sign_negative() { 0x8000 } else { 0 };
+                $half::from_bits(rounded | sign)
             }
             fn is_nan(self) -> bool {
                 $half::is_nan(self)
@@ -152,8 +178,51 @@ macro_rules! half_element {
     };
 }
 
-half_element!(f16, DType::F16);
-half_element!(bf16, DType::BF16);
+// Half-way between the largest finite value and the next power of two.
+half_element!(f16, DType::F16, 65520.0);
+half_element!(bf16, DType::BF16, 2f64.powi(128) - 2f64.powi(119));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_lambda_to_nearest_even_straight_from_f64() {
+        // Just above the halfway point between 1 and the next f16/bf16: rounds up. Rounding
+        // through f32 (or truncating the low mantissa bits) would make it a tie and round down.
+        let above_half_f16 = 1.0 + 2f64.powi(-11) + 2f64.powi(-40);
+        assert_eq!(
+            f16::round_lambda(above_half_f16),
+            f16::from_f64(1.0 + 2f64.powi(-10))
+        );
+        let above_half_bf16 = 1.0 + 2f64.powi(-8) + 2f64.powi(-40);
+        assert_eq!(
+            bf16::round_lambda(above_half_bf16),
+            bf16::from_f64(1.0 + 2f64.powi(-7))
+        );
+        // Exact ties go to the even neighbour.
+        assert_eq!(
+            f16::round_lambda(1.0 + 2f64.powi(-11)).to_bits(),
+            f16::ONE.to_bits()
+        );
+        assert_eq!(
+            f16::round_lambda(1.0 + 3.0 * 2f64.powi(-11)),
+            f16::from_f64(1.0 + 2f64.powi(-9))
+        );
+        // Overflow, signs, NaN.
+        assert_eq!(f16::round_lambda(65519.99), f16::MAX);
+        assert_eq!(f16::round_lambda(65520.0), f16::INFINITY);
+        let bf16_overflow = 2f64.powi(128) - 2f64.powi(119);
+        assert_eq!(bf16::round_lambda(bf16_overflow), bf16::INFINITY);
+        assert_eq!(
+            bf16::round_lambda(bf16_overflow - 2f64.powi(100)),
+            bf16::MAX
+        );
+        assert_eq!(f16::round_lambda(-1e-300).to_bits(), 0x8000);
+        assert!(bf16::round_lambda(f64::NAN).is_nan());
+        assert_eq!(f32::round_lambda(0.1), 0.1f32);
+    }
+}
 
 /// λ rounded to `dtype` and returned as an `f64` (exactly, since every value of the smaller
 /// float types is an `f64`), with its sign cleared; `None` when the op is the identity for this
