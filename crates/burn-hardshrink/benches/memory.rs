@@ -5,7 +5,10 @@
 //!
 //! Two settings, each against the same graph with no activation at all:
 //! - `isolated`: `loss = act(h).sum()`; nothing after the activation keeps its output.
-//! - `model`: `loss = (act(h) * w).sum()`; the next layer keeps the output, as a Linear does.
+//! - `model`: `loss = (act(h) * w).sum()` with `w` trained; the next layer keeps the output for
+//!   `w`'s gradient, as a Linear does.
+
+#![allow(deprecated)] // NdArray is deprecated upstream; it is still a backend this crate serves.
 
 use burn::tensor::activation::hard_shrink;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -49,7 +52,9 @@ enum Act {
 /// Live bytes held after the forward pass, before `backward`, for one graph.
 fn retained(device: &Device, act: Act, model: bool) -> isize {
     let x = Tensor::<1>::random([N], Distribution::Normal(0.0, 1.0), device).require_grad();
+    // In the model setting `w` is a trained weight, so its product keeps the activation's output.
     let w = Tensor::<1>::random([N], Distribution::Normal(0.0, 1.0), device);
+    let w = if model { w.require_grad() } else { w };
     let before = LIVE.load(Ordering::SeqCst);
     let h = x.clone() * 2.0;
     let y = match act {

@@ -46,12 +46,6 @@ impl FeatureLayout {
         let row = self.row().max(1);
         row * (PARALLEL_CHUNK / row).max(1)
     }
-
-    /// The feature of element `index`.
-    #[inline]
-    fn feature(&self, index: usize) -> usize {
-        (index / self.inner) % self.features
-    }
 }
 
 /// The comparison limit for each feature's threshold: its magnitude bits, or all bits set for a
@@ -179,54 +173,114 @@ pub fn learned_backward_in_place<E: ShrinkElement>(
     assert_eq!(input.len(), grad.len());
     let limits = limits(lambd);
     let lambd64: Vec<f64> = lambd.iter().map(|l| l.to_f64()).collect();
-    let row = layout.row();
-    if row == 0 || layout.outer == 0 {
+    if layout.row() == 0 || layout.outer == 0 {
         return vec![0.0; layout.features];
     }
-    let (input_bits, grad_bits) = (bits(input), bits_mut(grad));
+    let (input, grad) = (bits(input), bits_mut(grad));
+    // The estimator is fixed for the call: pick the per-element rule once, outside the loops.
+    match estimator {
+        ThresholdEstimator::StraightThrough => {
+            reduce_rows::<E>(layout, input, grad, &limits, &lambd64, |x, g, _, kept| {
+                if kept { -sign(x) * g } else { 0.0 }
+            })
+        }
+        ThresholdEstimator::Kernel { bandwidth } => {
+            let half_width = bandwidth / 2.0;
+            reduce_rows::<E>(layout, input, grad, &limits, &lambd64, |x, g, l, _| {
+                if (x.abs() - l).abs() < half_width {
+                    -sign(x) * (l / bandwidth) * g
+                } else {
+                    0.0
+                }
+            })
+        }
+    }
+}
+
+/// Walks the buffers row by row and feature by feature (no index arithmetic per element),
+/// masks the gradient in place and sums `contribution(x, grad, λ, kept)` per feature in f64.
+fn reduce_rows<E: ShrinkElement>(
+    layout: FeatureLayout,
+    input: &[E::Lane],
+    grad: &mut [E::Lane],
+    limits: &[E::Lane],
+    lambd: &[f64],
+    contribution: impl Fn(f64, f64, f64, bool) -> f64 + Sync,
+) -> Vec<f64> {
+    let row = layout.row();
     for_chunks_summing(
-        grad_bits,
+        grad,
         layout.chunk(),
         layout.features,
         |offset, grad, partial| {
-            let input = &input_bits[offset..offset + grad.len()];
-            for (i, (g, &x)) in grad.iter_mut().zip(input).enumerate() {
-                let f = layout.feature(offset + i);
-                // Outside the band, or NaN (whose magnitude bits exceed every threshold's).
-                let kept = x.magnitude_above(limits[f]);
-                let (value, upstream) = (E::from_bits(x).to_f64(), E::from_bits(*g).to_f64());
-                partial[f] += threshold_gradient(value, upstream, lambd64[f], kept, estimator);
-                *g = g.and(E::Lane::mask(kept));
+            let input = &input[offset..offset + grad.len()];
+            for (grow, xrow) in grad.chunks_mut(row).zip(input.chunks(row)) {
+                if layout.inner == 1 {
+                    // Thresholds along the row (a bias-like layout): each element has its own
+                    // feature, so the sums are independent already.
+                    let features = partial.iter_mut().zip(limits).zip(lambd);
+                    for ((g, &x), ((sum, &limit), &l)) in grow.iter_mut().zip(xrow).zip(features) {
+                        *sum += step::<E>(g, x, limit, l, &contribution);
+                    }
+                    continue;
+                }
+                let runs = grow.chunks_mut(layout.inner).zip(xrow.chunks(layout.inner));
+                for (f, (grun, xrun)) in runs.enumerate() {
+                    let (limit, l) = (limits[f], lambd[f]);
+                    // Eight independent sums: the adds do not wait on each other, so the loop
+                    // vectorises instead of running one dependent add per element.
+                    let mut sums = [0.0f64; LANES];
+                    let mut grun = grun.chunks_exact_mut(LANES);
+                    let mut xrun = xrun.chunks_exact(LANES);
+                    for (gs, xs) in (&mut grun).zip(&mut xrun) {
+                        for ((sum, g), &x) in sums.iter_mut().zip(gs.iter_mut()).zip(xs) {
+                            *sum += step::<E>(g, x, limit, l, &contribution);
+                        }
+                    }
+                    let mut sum = 0.0;
+                    for (g, &x) in grun.into_remainder().iter_mut().zip(xrun.remainder()) {
+                        sum += step::<E>(g, x, limit, l, &contribution);
+                    }
+                    let sum = sum + sums.iter().sum::<f64>();
+                    partial[f] += sum;
+                }
             }
         },
     )
 }
 
-/// One element's contribution to its feature's threshold gradient.
-#[inline]
-fn threshold_gradient(
-    x: f64,
-    upstream: f64,
+/// Independent partial sums per run in the threshold-gradient reduction.
+const LANES: usize = 8;
+
+/// One element of the backward: masks its gradient in place (outside the band, or NaN, whose
+/// magnitude bits exceed every threshold's, keeps it) and returns its threshold contribution.
+#[inline(always)]
+fn step<E: ShrinkElement>(
+    g: &mut E::Lane,
+    x: E::Lane,
+    limit: E::Lane,
     lambd: f64,
-    kept: bool,
-    estimator: ThresholdEstimator,
+    contribution: &impl Fn(f64, f64, f64, bool) -> f64,
 ) -> f64 {
-    let sign = if x > 0.0 {
+    let kept = x.magnitude_above(limit);
+    let value = contribution(
+        E::from_bits(x).to_f64(),
+        E::from_bits(*g).to_f64(),
+        lambd,
+        kept,
+    );
+    *g = g.and(E::Lane::mask(kept));
+    value
+}
+
+/// `sign(x)`, with 0 for ±0 and NaN.
+#[inline]
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
         1.0
     } else if x < 0.0 {
         -1.0
     } else {
-        0.0 // ±0 and NaN
-    };
-    match estimator {
-        ThresholdEstimator::StraightThrough if kept => -sign * upstream,
-        ThresholdEstimator::StraightThrough => 0.0,
-        ThresholdEstimator::Kernel { bandwidth } => {
-            if (x.abs() - lambd).abs() < bandwidth / 2.0 {
-                -sign * (lambd / bandwidth) * upstream
-            } else {
-                0.0
-            }
-        }
+        0.0
     }
 }
