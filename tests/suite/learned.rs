@@ -52,10 +52,17 @@ fn check_gradients(
     dim: Option<usize>,
 ) {
     let n: usize = dims.iter().product();
-    let values: Vec<f32> = (0..n)
-        .map(|i| (((i * 37) % 101) as f32 / 25.0) - 2.0)
-        .collect();
-    let upstream: Vec<f32> = (0..n).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
+    // Random inputs and upstream gradients, seeded so a failure reproduces.
+    let random = |seed: u64, std: f64| -> Vec<f32> {
+        let source = Device::flex();
+        source.seed(seed);
+        Tensor::<1>::random([n], Distribution::Normal(0.0, std), &source)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let values = random(n as u64, 1.0);
+    let upstream = random(7, 2.0);
     macro_rules! run {
         ($d:literal) => {{
             let shape: [usize; $d] = dims.try_into().unwrap();

@@ -164,10 +164,6 @@ fn parallel_threshold(c: &mut Criterion) {
     use burn_hardshrink::kernels::{Band, forward_in_place};
     use rayon::prelude::*;
     let band = Band::of::<f32>(LAMBD);
-    let single = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
     let mut group = c.benchmark_group("parallel_threshold");
     for n in [1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 19] {
         let data = input(n).try_to_vec::<f32>().unwrap();
