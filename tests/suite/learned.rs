@@ -245,3 +245,35 @@ fn training_moves_the_threshold_to_the_best_one_and_lowers_the_loss() {
         "λ {start} -> {lambd}, best {best}"
     );
 }
+
+#[test]
+fn a_large_initial_threshold_stays_finite() {
+    let act = LearnedHardshrinkConfig::new()
+        .with_initial_lambd(1000.0)
+        .init(&Device::flex());
+    let lambd = act.lambd().into_scalar::<f32>();
+    assert!((lambd - 1000.0).abs() < 1e-2, "λ = {lambd}");
+}
+
+#[test]
+fn the_composed_path_handles_infinite_and_nan_thresholds() {
+    use burn_hardshrink::learned_hardshrink_composed;
+    let device = Device::flex().autodiff();
+    let x = Tensor::<1>::from_floats([-3.0, 0.5, 2.0], &device);
+    for estimator in estimators() {
+        let inf = Tensor::<1>::from_floats([f32::INFINITY], &device);
+        let y = learned_hardshrink_composed(x.clone(), inf, None, estimator);
+        assert_eq!(
+            to_bits(y),
+            vec![0; 3],
+            "λ = inf zeroes everything, {estimator:?}"
+        );
+        let nan = Tensor::<1>::from_floats([f32::NAN], &device);
+        let y = learned_hardshrink_composed(x.clone(), nan, None, estimator);
+        assert_eq!(
+            to_bits(y),
+            to_bits(x.clone()),
+            "λ = NaN is the identity, {estimator:?}"
+        );
+    }
+}

@@ -44,8 +44,9 @@ impl fmt::Display for HardshrinkError {
             ),
             Self::InvalidLambda { lambd } => write!(
                 f,
-                "HardshrinkConfig: lambd must be a number >= 0 (+inf allowed), got {lambd}; \
-                 use e.g. `HardshrinkConfig::new().with_lambd(0.5)`, or call the functional \
+                "the threshold lambd must be a number >= 0 (a fixed Hardshrink also takes +inf, a \
+                 learned one needs a finite start), got {lambd}; use e.g. \
+                 `HardshrinkConfig::new().with_lambd(0.5)`, or call the functional \
                  `hardshrink(x, lambd)`, which accepts every λ PyTorch accepts"
             ),
             Self::InvalidBandwidth { bandwidth } => write!(

@@ -17,9 +17,10 @@ use burn::tensor::{DType, Device, Tensor};
 /// rounded to the tensor's dtype before comparing. A negative or NaN λ is the identity and
 /// `λ = +inf` zeroes every non-NaN value. Every λ PyTorch accepts is accepted.
 ///
-/// On NdArray and Flex this runs a one-pass kernel, in place when `x` is moved in and its
-/// buffer is not shared; with autodiff the backward keeps only the output. Other backends get an
-/// exact composition of Burn's primitive ops.
+/// On NdArray and Flex this runs a one-pass kernel, in place when `x` is moved in, its buffer
+/// is not shared and its elements fill the buffer (a contiguous, transposed or, on Flex, flipped
+/// or broadcast view); other views get a fresh buffer. With autodiff the backward keeps only the
+/// output. Other backends get an exact composition of Burn's primitive ops.
 ///
 /// # Panics
 ///
@@ -152,14 +153,26 @@ fn composed<const D: usize>(x: Tensor<D>, lambd: f64) -> Tensor<D> {
 ///
 /// # Panics
 ///
-/// When `lambd`'s length is not `x.dims()[dim]` (or 1 for `dim = None`), or for a dtype the
-/// backend cannot hold.
+/// When `dim` is out of range, `lambd`'s length is not `x.dims()[dim]` (or 1 for
+/// `dim = None`), a kernel bandwidth is not a positive number, or for a dtype the backend cannot
+/// hold.
 pub fn learned_hardshrink<const D: usize>(
     x: Tensor<D>,
     lambd: Tensor<1>,
     dim: Option<usize>,
     estimator: ThresholdEstimator,
 ) -> Tensor<D> {
+    if let Some(d) = dim {
+        assert!(
+            d < D,
+            "learned_hardshrink: dim {d} is out of range for a rank-{D} input"
+        );
+    }
+    if let ThresholdEstimator::Kernel { bandwidth } = estimator
+        && !(bandwidth > 0.0 && bandwidth.is_finite())
+    {
+        panic!("{}", HardshrinkError::InvalidBandwidth { bandwidth });
+    }
     let features = dim.map_or(1, |d| x.dims()[d]);
     assert_eq!(
         lambd.dims()[0],
@@ -234,5 +247,8 @@ pub fn learned_hardshrink_composed<const D: usize>(
             (minus_sign * fixed / bandwidth).mask_fill(window.bool_not(), 0.0)
         }
     };
-    y + coefficient * (lambd.clone() - lambd.detach())
+    // λ - detach(λ) is NaN for an infinite or NaN λ; its value must stay zero.
+    let zero = lambd.clone() - lambd.detach();
+    let zero = zero.clone().mask_fill(zero.is_nan(), 0.0);
+    y + coefficient * zero
 }

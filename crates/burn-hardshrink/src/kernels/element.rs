@@ -42,10 +42,11 @@ pub trait BitLane: Copy + Send + Sync + Eq + Ord + 'static + bytemuck::Pod {
     const ALL: Self;
     /// All ones where `keep` is true, zero otherwise (no branch).
     fn mask(keep: bool) -> Self;
-    /// Whether the magnitude bits of `self` exceed `limit` (a magnitude, sign bit clear).
+    /// Whether the magnitude bits of `self` exceed `limit`, both read as signed integers.
     ///
-    /// Both sides have the sign bit clear, so a signed compare gives the same answer as an
-    /// unsigned one; x86 has packed signed compares only, so this keeps the loop vectorised.
+    /// The magnitude has its sign bit clear, so for a magnitude `limit` this is the float order;
+    /// `limit = ALL` reads as -1 and keeps every value (the identity band), which the learned
+    /// kernels rely on. x86 has packed signed compares only, so this keeps loops vectorised.
     fn magnitude_above(self, limit: Self) -> bool;
     /// Bitwise and.
     fn and(self, other: Self) -> Self;

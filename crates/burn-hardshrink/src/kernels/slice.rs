@@ -107,13 +107,13 @@ pub(crate) fn for_chunks_summing<D: Send>(
                 body(index * chunk, part, &mut partial);
                 partial
             })
-            .reduce(
-                || vec![0.0; width],
-                |mut total, partial| {
-                    total.iter_mut().zip(&partial).for_each(|(t, p)| *t += p);
-                    total
-                },
-            );
+            // Summed in chunk order, not in rayon's stealing order: the same bits every run.
+            .collect::<Vec<_>>()
+            .into_iter()
+            .fold(vec![0.0; width], |mut total, partial| {
+                total.iter_mut().zip(&partial).for_each(|(t, p)| *t += p);
+                total
+            });
     }
     let mut total = vec![0.0; width];
     body(0, dst, &mut total);

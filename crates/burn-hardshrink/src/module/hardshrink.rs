@@ -9,7 +9,9 @@ use burn::tensor::Tensor;
 ///               = x   otherwise
 /// ```
 ///
-/// No parameters; λ is a constant of the module (saved with it, not trained). Build it with
+/// No parameters; λ is a constant of the module: not trained, and (like Burn's `HardShrink`)
+/// not part of its saved record, so a loaded model keeps the λ of the config it was built from.
+/// Build it with
 /// [`HardshrinkConfig`](crate::HardshrinkConfig), or from Burn's own
 /// [`HardShrink`](burn::nn::HardShrink) with `.into()`.
 ///

@@ -59,7 +59,8 @@ impl LearnedHardshrinkConfig {
         }
         // λ = softplus(θ) keeps every threshold > 0 whatever step an optimiser takes on θ.
         let lambd = self.initial_lambd.max(MIN_INITIAL_LAMBD);
-        let raw = lambd.exp_m1().ln();
+        // softplus⁻¹(λ) = ln(e^λ - 1), written so that a large λ does not overflow.
+        let raw = lambd + (-(-lambd).exp_m1()).ln();
         let raw = Tensor::<1>::full([self.features.unwrap_or(1)], raw, device);
         Ok(LearnedHardshrink {
             raw_lambd: Param::from_tensor(raw),
@@ -91,7 +92,8 @@ impl LearnedHardshrinkConfig {
 /// gradient with respect to `x`. The gradient with respect to λ is the configured
 /// [`ThresholdEstimator`]'s pseudo-gradient (the exact one is zero almost everywhere), passed on
 /// to θ by the chain rule. The reparametrisation is how λ stays positive during training: no
-/// clamp to remember after each step.
+/// clamp to remember after each step. θ is saved with the module; `dim`, `per_feature` and the
+/// estimator come from the config the module is built from.
 #[derive(Module, Debug)]
 pub struct LearnedHardshrink {
     /// The raw parameter θ, `λ = softplus(θ)`; shape `[features]` (or `[1]`).

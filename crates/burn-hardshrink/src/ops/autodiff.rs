@@ -61,7 +61,7 @@ impl<B: HardshrinkBackend, C: CheckpointStrategy> HardshrinkBackend for Autodiff
 /// The learned-threshold node: parents `[x, λ]`. It keeps the forward's output for the
 /// straight-through estimator (`y` decides both gradients) and the input for the kernel
 /// estimator (which looks at values just inside the band, where `y` is zero), plus the
-/// thresholds, which are a parameter the model holds anyway.
+/// thresholds (one per feature: small).
 #[derive(Debug)]
 struct LearnedNode;
 
