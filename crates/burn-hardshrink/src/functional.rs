@@ -168,10 +168,8 @@ pub fn learned_hardshrink<const D: usize>(
             "learned_hardshrink: dim {d} is out of range for a rank-{D} input"
         );
     }
-    if let ThresholdEstimator::Kernel { bandwidth } = estimator
-        && !(bandwidth > 0.0 && bandwidth.is_finite())
-    {
-        panic!("{}", HardshrinkError::InvalidBandwidth { bandwidth });
+    if let Err(error) = estimator.validate() {
+        panic!("{error}");
     }
     let features = dim.map_or(1, |d| x.dims()[d]);
     assert_eq!(

@@ -157,6 +157,18 @@ pub enum ThresholdEstimator {
     },
 }
 
+impl ThresholdEstimator {
+    /// Checks the estimator's parameters: a kernel's bandwidth must be a finite number > 0.
+    pub fn validate(self) -> Result<(), crate::HardshrinkError> {
+        match self {
+            Self::Kernel { bandwidth } if !(bandwidth > 0.0 && bandwidth.is_finite()) => {
+                Err(crate::HardshrinkError::InvalidBandwidth { bandwidth })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The backward with a threshold per feature, from the forward's input `x`.
 ///
 /// Writes the input gradient into `grad` in place (`grad` where `|x| > λ` or `x` is NaN, `+0`

@@ -49,11 +49,7 @@ impl LearnedHardshrinkConfig {
                 lambd: self.initial_lambd,
             });
         }
-        if let ThresholdEstimator::Kernel { bandwidth } = self.estimator
-            && !(bandwidth > 0.0 && bandwidth.is_finite())
-        {
-            return Err(HardshrinkError::InvalidBandwidth { bandwidth });
-        }
+        self.estimator.validate()?;
         if self.features == Some(0) {
             return Err(HardshrinkError::InvalidFeatures);
         }
