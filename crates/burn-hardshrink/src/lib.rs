@@ -15,6 +15,7 @@
 //!   per feature, with a choice of [`ThresholdEstimator`] for its pseudo-gradient.
 //! - [`HardshrinkBackend`], [`LearnedHardshrinkBackend`]: the backend extensions with the
 //!   forward and backward ops.
+//! - [`device_from_name`]: a device from a name such as `cpu` or `ndarray`, for command lines.
 //! - [`kernels`]: the one-pass CPU kernels behind the NdArray and Flex ops.
 //!
 //! The band is closed and gives `+0`; NaN passes forward and passes its gradient backward; λ is
@@ -46,12 +47,14 @@
 //!   application enables get an exact composition of Burn's primitive ops.
 //! - `parallel` (default): split large tensors across cores with rayon.
 
+mod device;
 mod error;
 mod functional;
 pub mod kernels;
 mod module;
 pub mod ops;
 
+pub use device::{DEVICE_NAMES, DeviceError, available_devices, device_from_name};
 pub use error::HardshrinkError;
 pub use functional::{hardshrink, learned_hardshrink, learned_hardshrink_composed, try_hardshrink};
 pub use kernels::ThresholdEstimator;

@@ -48,6 +48,9 @@ pub trait BitLane: Copy + Send + Sync + Eq + Ord + 'static + bytemuck::Pod {
     /// `limit = ALL` reads as -1 and keeps every value (the identity band), which the learned
     /// kernels rely on. x86 has packed signed compares only, so this keeps loops vectorised.
     fn magnitude_above(self, limit: Self) -> bool;
+    /// Whether the magnitude bits of `self` lie in `[low, high]` (magnitudes, compared as
+    /// signed integers like [`magnitude_above`](Self::magnitude_above)); never when `low > high`.
+    fn magnitude_within(self, low: Self, high: Self) -> bool;
     /// Bitwise and.
     fn and(self, other: Self) -> Self;
 }
@@ -65,6 +68,11 @@ macro_rules! bit_lane {
             #[inline(always)]
             fn magnitude_above(self, limit: Self) -> bool {
                 (self & $magnitude) as $signed > limit as $signed
+            }
+            #[inline(always)]
+            fn magnitude_within(self, low: Self, high: Self) -> bool {
+                let magnitude = (self & $magnitude) as $signed;
+                (magnitude >= low as $signed) & (magnitude <= high as $signed)
             }
             #[inline(always)]
             fn and(self, other: Self) -> Self {

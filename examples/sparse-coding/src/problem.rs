@@ -1,0 +1,251 @@
+//! The synthetic sparse-coding problem: `y = A x + noise` with a fixed random dictionary `A`.
+
+use crate::config::RunConfig;
+use crate::rng::Rng;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Random streams, so the dictionary, training batches, validation and test sets never share
+/// numbers.
+#[derive(Debug, Clone, Copy)]
+#[repr(u64)]
+pub enum Stream {
+    /// The dictionary `A`.
+    Dictionary = 1,
+    /// Training batch number `step`.
+    Train = 2,
+    /// The validation set the baselines pick their thresholds on.
+    Validation = 3,
+    /// The test set (drawn from the test seed).
+    Test = 4,
+}
+
+/// Added to a stream number for the noise of that stream's samples.
+const NOISE_STREAM_OFFSET: u64 = 1 << 32;
+
+/// The dictionary and the signal model.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Measurements per signal.
+    pub m: usize,
+    /// Code length (dictionary atoms).
+    pub n: usize,
+    /// Probability that a code entry is nonzero.
+    pub p: f64,
+    /// Standard deviation of the measurement noise (0 when noiseless).
+    pub noise_std: f64,
+    /// `A`, m × n, row-major: entries N(0, 1/m), columns scaled to unit norm.
+    pub a: Vec<f32>,
+    /// `L = ‖A‖₂²`, the largest eigenvalue of `AᵀA`.
+    pub lipschitz: f64,
+}
+
+/// A set of codes and their measurements, one sample per row.
+#[derive(Debug, Clone)]
+pub struct Samples {
+    /// Number of samples.
+    pub count: usize,
+    /// Codes, count × n.
+    pub x: Vec<f32>,
+    /// Measurements, count × m.
+    pub y: Vec<f32>,
+}
+
+impl Problem {
+    /// Draws the dictionary from the run's seed.
+    pub fn new(config: &RunConfig) -> Self {
+        let (m, n) = (config.m, config.n);
+        let mut rng = Rng::new(config.seed, Stream::Dictionary as u64, 0);
+        let std = 1.0 / (m as f64).sqrt();
+        let mut a: Vec<f64> = (0..m * n).map(|_| rng.normal() * std).collect();
+        for col in 0..n {
+            let norm = (0..m).map(|r| a[r * n + col].powi(2)).sum::<f64>().sqrt();
+            for r in 0..m {
+                a[r * n + col] /= norm;
+            }
+        }
+        let lipschitz = spectral_norm_squared(&a, m, n);
+        let noise_std = match config.snr_db {
+            Some(snr) => (config.p * n as f64 / m as f64 * 10f64.powf(-snr / 10.0)).sqrt(),
+            None => 0.0,
+        };
+        Self {
+            m,
+            n,
+            p: config.p,
+            noise_std,
+            a: a.iter().map(|&v| v as f32).collect(),
+            lipschitz,
+        }
+    }
+
+    /// `count` samples, a pure function of `(seed, stream, index)`.
+    ///
+    /// Codes have Bernoulli(p) support with N(0, 1) values; measurements are `A x` plus noise.
+    pub fn sample(&self, seed: u64, stream: Stream, index: u64, count: usize) -> Samples {
+        let (m, n) = (self.m, self.n);
+        let mut rng = Rng::new(seed, stream as u64, index);
+        // Noise has its own generator, so a noisy and a noiseless set share their codes.
+        let mut noise_rng = Rng::new(seed, stream as u64 + NOISE_STREAM_OFFSET, index);
+        let mut x = vec![0f32; count * n];
+        let mut y = vec![0f32; count * m];
+        for s in 0..count {
+            let code = &mut x[s * n..(s + 1) * n];
+            for v in code.iter_mut() {
+                if rng.uniform() < self.p {
+                    *v = rng.normal() as f32;
+                }
+            }
+            // y = A x summed over the support only (about p·n columns), in f64.
+            let mut clean = vec![0f64; m];
+            for (col, &value) in code.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                for (acc, &a) in clean.iter_mut().zip(self.a[col..].iter().step_by(n)) {
+                    *acc += a as f64 * value as f64;
+                }
+            }
+            for (r, clean) in clean.into_iter().enumerate() {
+                let noise = if self.noise_std > 0.0 {
+                    noise_rng.normal() * self.noise_std
+                } else {
+                    0.0
+                };
+                y[s * m + r] = (clean + noise) as f32;
+            }
+        }
+        Samples { count, x, y }
+    }
+
+    /// `Aᵀ` as an n × m tensor, laid out contiguously (a transposed view would be copied by
+    /// every product it enters).
+    pub fn dictionary_t(&self, device: &Device) -> Tensor<2> {
+        let (m, n) = (self.m, self.n);
+        let transposed: Vec<f32> = (0..n * m).map(|i| self.a[(i % m) * n + i / m]).collect();
+        Tensor::from_data(TensorData::new(transposed, [n, m]), device)
+    }
+
+    /// `A` as an m × n tensor.
+    pub fn dictionary(&self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(self.a.clone(), [self.m, self.n]), device)
+    }
+}
+
+impl Samples {
+    /// The codes as a count × n tensor.
+    pub fn codes(&self, device: &Device) -> Tensor<2> {
+        let n = self.x.len() / self.count.max(1);
+        Tensor::from_data(TensorData::new(self.x.clone(), [self.count, n]), device)
+    }
+
+    /// The measurements as a count × m tensor.
+    pub fn measurements(&self, device: &Device) -> Tensor<2> {
+        let m = self.y.len() / self.count.max(1);
+        Tensor::from_data(TensorData::new(self.y.clone(), [self.count, m]), device)
+    }
+}
+
+/// `‖A‖₂²` by power iteration on `AᵀA`, in f64, from a fixed start.
+fn spectral_norm_squared(a: &[f64], m: usize, n: usize) -> f64 {
+    let mut v = vec![1.0 / (n as f64).sqrt(); n];
+    let mut estimate = 0.0;
+    for _ in 0..1000 {
+        let av: Vec<f64> = (0..m)
+            .map(|r| (0..n).map(|c| a[r * n + c] * v[c]).sum())
+            .collect();
+        let mut w: Vec<f64> = (0..n)
+            .map(|c| (0..m).map(|r| a[r * n + c] * av[r]).sum())
+            .collect();
+        let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        w.iter_mut().for_each(|x| *x /= norm);
+        let converged = (norm - estimate).abs() <= 1e-12 * norm;
+        estimate = norm;
+        v = w;
+        if converged {
+            break;
+        }
+    }
+    estimate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionary_has_unit_columns_and_its_spectral_norm() {
+        let config = RunConfig::default();
+        let problem = Problem::new(&config);
+        let (m, n) = (problem.m, problem.n);
+        for c in 0..n {
+            let norm: f64 = (0..m).map(|r| (problem.a[r * n + c] as f64).powi(2)).sum();
+            assert!(
+                (norm - 1.0).abs() < 1e-5,
+                "column {c} has squared norm {norm}"
+            );
+        }
+        // ‖A‖₂² lies between the largest squared column norm (1) and the Frobenius bound (n).
+        assert!(problem.lipschitz > 1.0 && problem.lipschitz < n as f64);
+        // And no unit vector stretches further than √L.
+        let x = problem.sample(3, Stream::Test, 0, 50);
+        for s in 0..50 {
+            let code = &x.x[s * n..(s + 1) * n];
+            let y = &x.y[s * m..(s + 1) * m];
+            let code_norm: f64 = code.iter().map(|&v| (v as f64).powi(2)).sum();
+            let y_norm: f64 = y.iter().map(|&v| (v as f64).powi(2)).sum();
+            assert!(y_norm <= problem.lipschitz * code_norm * (1.0 + 1e-5) + 1e-9);
+        }
+    }
+
+    #[test]
+    fn transposed_dictionary_is_the_transpose() {
+        let problem = Problem::new(&RunConfig {
+            m: 3,
+            n: 5,
+            ..RunConfig::default()
+        });
+        let device = Device::flex();
+        let a = problem.dictionary(&device).transpose().into_data();
+        let at = problem.dictionary_t(&device).into_data();
+        assert_eq!(
+            a.try_to_vec::<f32>().unwrap(),
+            at.try_to_vec::<f32>().unwrap()
+        );
+    }
+
+    #[test]
+    fn samples_are_reproducible_and_sparse() {
+        let problem = Problem::new(&RunConfig::default());
+        let a = problem.sample(1, Stream::Train, 5, 200);
+        let b = problem.sample(1, Stream::Train, 5, 200);
+        assert_eq!(a.x, b.x);
+        assert_eq!(a.y, b.y);
+        let c = problem.sample(1, Stream::Train, 6, 200);
+        assert_ne!(a.x, c.x);
+        let density = a.x.iter().filter(|&&v| v != 0.0).count() as f64 / a.x.len() as f64;
+        assert!((density - problem.p).abs() < 0.02, "density {density}");
+    }
+
+    #[test]
+    fn noise_matches_the_requested_snr() {
+        let config = RunConfig {
+            snr_db: Some(20.0),
+            ..RunConfig::default()
+        };
+        let problem = Problem::new(&config);
+        let noisy = problem.sample(9, Stream::Test, 0, 2000);
+        let clean = Problem {
+            noise_std: 0.0,
+            ..problem.clone()
+        }
+        .sample(9, Stream::Test, 0, 2000);
+        // Same codes (the noise draws come after each code's draws).
+        assert_eq!(noisy.x, clean.x);
+        let signal: f64 = clean.y.iter().map(|&v| (v as f64).powi(2)).sum();
+        let noise: f64 = noisy
+            .y
+            .iter()
+            .zip(&clean.y)
+            .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+            .sum();
+        let snr = 10.0 * (signal / noise).log10();
+        assert!((snr - 20.0).abs() < 0.5, "measured SNR {snr} dB");
+    }
+}
