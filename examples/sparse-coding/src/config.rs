@@ -105,10 +105,23 @@ impl Preset {
 impl RunConfig {
     /// Reads a JSON config; the error names the file and the offending field.
     pub fn from_json(text: &str, origin: &str) -> Result<Self, Error> {
-        serde_json::from_str(text).map_err(|e| Error::ConfigFile {
+        let fail = |reason: String| Error::ConfigFile {
             path: origin.into(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
+        // serde's type errors give a line and column but not the field: try the fields one at a
+        // time first, so a bad value is reported by name.
+        if let Some(fields) = value.as_object() {
+            for (name, field) in fields {
+                let alone = serde_json::json!({ name.as_str(): field });
+                if let Err(e) = serde_json::from_value::<Self>(alone) {
+                    return Err(fail(format!("field `{name}`: {e}")));
+                }
+            }
+        }
+        serde_json::from_value(value).map_err(|e| fail(e.to_string()))
     }
 
     /// The config as pretty JSON.
@@ -125,8 +138,28 @@ impl RunConfig {
                 Ok(())
             }
         };
+        let at_most = |field: &'static str, value: usize, limit: usize| {
+            if value > limit {
+                Err(Error::config(field, value, &format!("at most {limit}")))
+            } else {
+                Ok(())
+            }
+        };
         positive("m", self.m)?;
         positive("n", self.n)?;
+        // Bounds that keep every buffer addressable and every product of sizes in range.
+        at_most("n", self.n, 1 << 16)?;
+        at_most("layers", self.layers, 1024)?;
+        at_most("batch", self.batch, 1 << 20)?;
+        at_most("test_samples", self.test_samples, 1 << 20)?;
+        at_most("validation_samples", self.validation_samples, 1 << 20)?;
+        if self.m * self.n > 1 << 26 {
+            return Err(Error::config(
+                "m",
+                self.m,
+                &format!("such that m·n <= 2^26 (n = {})", self.n),
+            ));
+        }
         if self.m > self.n {
             return Err(Error::config(
                 "m",
@@ -138,12 +171,12 @@ impl RunConfig {
             return Err(Error::config("p", self.p, "a probability in (0, 1]"));
         }
         if let Some(snr) = self.snr_db
-            && !snr.is_finite()
+            && !(-60.0..=200.0).contains(&snr)
         {
             return Err(Error::config(
                 "snr_db",
                 snr,
-                "a finite number of dB, or none",
+                "a number of dB in [-60, 200], or none",
             ));
         }
         positive("layers", self.layers)?;
@@ -221,6 +254,43 @@ mod tests {
         assert_eq!(config.learning_rate_at(60), 1e-3 * 0.2);
         assert_eq!(config.learning_rate_at(84), 1e-3 * 0.2);
         assert_eq!(config.learning_rate_at(85), 1e-3 * 0.02);
+    }
+
+    #[test]
+    fn config_file_errors_name_the_field() {
+        let err = RunConfig::from_json(r#"{"layers": -1}"#, "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("field `layers`") && err.contains("c.json"),
+            "{err}"
+        );
+        let err = RunConfig::from_json(r#"{"colour": 1}"#, "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "{err}");
+        let err = RunConfig::from_json("{", "c.json").unwrap_err().to_string();
+        assert!(err.contains("c.json"), "{err}");
+    }
+
+    #[test]
+    fn sizes_beyond_the_bounds_are_rejected() {
+        let huge = RunConfig {
+            m: 1 << 16,
+            n: 1 << 16,
+            ..RunConfig::default()
+        };
+        assert!(huge.validate().unwrap_err().to_string().contains("m·n"));
+        let loud = RunConfig {
+            snr_db: Some(-1000.0),
+            ..RunConfig::default()
+        };
+        assert!(
+            loud.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("`snr_db`")
+        );
     }
 
     #[test]

@@ -24,8 +24,8 @@ struct Cli {
     /// Layers of the network (and iterations of each baseline).
     #[arg(long)]
     layers: Option<usize>,
-    /// Measurement SNR in dB (default: noiseless).
-    #[arg(long)]
+    /// Measurement SNR in dB (default: noiseless); may be negative.
+    #[arg(long, allow_negative_numbers = true)]
     snr: Option<f64>,
     /// Seed of the dictionary and the training data.
     #[arg(long)]

@@ -71,7 +71,10 @@ impl RunDir {
         let dir = Self {
             root: root.to_path_buf(),
         };
-        if dir.config_path().exists() {
+        let has_checkpoints = std::fs::read_dir(dir.checkpoints())
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false);
+        if dir.config_path().exists() || has_checkpoints {
             return Err(Error::Usage(format!(
                 "{} already holds a run: continue it with `--resume {}` or pick a new `--out`",
                 root.display(),
@@ -147,12 +150,12 @@ impl RunDir {
             .collect())
     }
 
-    /// Drops metric lines recorded after `step` (work a resumed run will redo).
-    pub fn truncate_metrics_after(&self, step: usize) -> Result<(), Error> {
+    /// Keeps the metric lines `keep` accepts (the rest is work a resumed run redoes).
+    pub fn retain_metrics(&self, keep: impl Fn(&serde_json::Value) -> bool) -> Result<(), Error> {
         let kept: String = self
             .read_metrics()?
             .into_iter()
-            .filter(|v| v["step"].as_u64().is_some_and(|s| s as usize <= step))
+            .filter(|v| keep(v))
             .map(|v| format!("{v}\n"))
             .collect();
         write_atomic(&self.metrics_path(), kept.as_bytes())
@@ -189,18 +192,28 @@ impl RunDir {
 
     fn prune(&self) -> Result<(), Error> {
         let dir = self.checkpoints();
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map_err(Error::io(&dir))?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("step-"))
-            .collect();
-        names.sort();
-        let stale = names.len().saturating_sub(KEEP_CHECKPOINTS);
-        for name in &names[..stale] {
+        let mut steps: Vec<(u64, String)> = self.checkpoint_names()?;
+        steps.sort();
+        let stale = steps.len().saturating_sub(KEEP_CHECKPOINTS);
+        for (_, name) in &steps[..stale] {
             let path = dir.join(name);
             std::fs::remove_dir_all(&path).map_err(Error::io(&path))?;
         }
         Ok(())
+    }
+
+    /// `(step, name)` of every complete checkpoint directory, in no particular order.
+    fn checkpoint_names(&self) -> Result<Vec<(u64, String)>, Error> {
+        let dir = self.checkpoints();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir)(e)),
+        };
+        Ok(entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|name| Some((name.strip_prefix("step-")?.parse().ok()?, name)))
+            .collect())
     }
 
     /// The newest complete checkpoint, `None` when the run has none yet; an error when
@@ -209,7 +222,14 @@ impl RunDir {
         let pointer = self.checkpoints().join("latest");
         let name = match std::fs::read_to_string(&pointer) {
             Ok(name) => name,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // No pointer and no checkpoint: killed before the first one. A checkpoint
+                // without its pointer is a damaged run, not a fresh one.
+                if self.checkpoint_names()?.is_empty() {
+                    return Ok(None);
+                }
+                return Err(Error::checkpoint(&pointer, "checkpoint pointer is missing"));
+            }
             Err(e) => return Err(Error::checkpoint(&pointer, e)),
         };
         let dir = self.checkpoints().join(name.trim());

@@ -245,7 +245,15 @@ fn execute(
                 dir.root().display()
             )),
         }
-        dir.truncate_metrics_after(first_step)?;
+        // Keep what the checkpoint covers. The evaluations at step 0 and at the last step are
+        // written outside the loop, so they are dropped here and written again.
+        let steps = config.steps as u64;
+        dir.retain_metrics(|line| {
+            let step = line["step"].as_u64().unwrap_or(u64::MAX);
+            let first = first_step as u64;
+            let boundary_eval = line["loss"].is_null() && (step == 0 || step == steps);
+            step < first || (step == first && !boundary_eval)
+        })?;
     }
     let wall = |started: &Instant| wall_before + started.elapsed().as_secs_f64();
 
@@ -261,7 +269,7 @@ fn execute(
         problem.lipschitz
     ));
     if first_step == 0 {
-        let scores = evaluate(&model, &test, &dictionary_t);
+        let scores = evaluate(&model, &test, &operator.dictionary_t);
         dir.append_metric(&scores_json(0, &scores))?;
     }
 
@@ -293,27 +301,31 @@ fn execute(
         let loss = layer_averaged_mse(&outputs, &batch.codes(&device));
         let done = step + 1;
         let log_now = done % config.log_every == 0 || done == config.steps;
-        let loss_value = log_now.then(|| scalar(loss.clone()));
+        let checkpoint_now = done % config.checkpoint_every == 0 || done == config.steps;
+        // Read on checkpoint steps too, so a diverged model is never saved.
+        let loss_value = (log_now || checkpoint_now).then(|| scalar(loss.clone()));
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(config.learning_rate_at(step), model, grads);
 
         if let Some(value) = loss_value {
             if !value.is_finite() {
                 return Err(Error::Usage(format!(
-                    "training diverged at step {done} (loss {value}); lower `learning_rate` \
-                     (now {}) or resume from the last checkpoint",
+                    "training diverged at step {done} (loss {value}): start a new run with a \
+                     lower `learning_rate` (now {})",
                     config.learning_rate
                 )));
             }
             last_loss = Some(value);
-            dir.append_metric(&json!({
-                "step": done,
-                "loss": value,
-                "learning_rate": config.learning_rate_at(step),
-            }))?;
+            if log_now {
+                dir.append_metric(&json!({
+                    "step": done,
+                    "loss": value,
+                    "learning_rate": config.learning_rate_at(step),
+                }))?;
+            }
         }
         if done % config.eval_every == 0 && done != config.steps {
-            let scores = evaluate(&model, &test, &dictionary_t);
+            let scores = evaluate(&model, &test, &operator.dictionary_t);
             dir.append_metric(&scores_json(done, &scores))?;
             progress.message(&format!(
                 "step {done}: test NMSE {:.2} dB, F1 {:.3}",
@@ -321,7 +333,7 @@ fn execute(
                 scores.f1
             ));
         }
-        if done % config.checkpoint_every == 0 || done == config.steps {
+        if checkpoint_now {
             let state = CheckpointState {
                 step: done,
                 wall_seconds: wall(&started),
@@ -345,7 +357,7 @@ fn execute(
     }
     progress.finish();
 
-    let learned_iht = evaluate(&model, &test, &dictionary_t);
+    let learned_iht = evaluate(&model, &test, &operator.dictionary_t);
     dir.append_metric(&scores_json(config.steps, &learned_iht))?;
     say("choosing the baselines' thresholds on the validation set");
     let mut baseline_scores = Vec::new();

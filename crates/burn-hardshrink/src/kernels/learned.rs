@@ -276,11 +276,16 @@ fn reduce_windows<E: ShrinkElement>(
                             // vectorises, where a test per element would not.
                             let term = |x: E::Lane, g: E::Lane| {
                                 let (x, g) = (E::from_bits(x).to_f64(), E::from_bits(g).to_f64());
-                                // `-sign(x)·(λ/ε)·g` with sign(x) as a copied sign bit; ±0 and
-                                // NaN contribute nothing, as in the scalar rule, through the select.
-                                let term = (-(1f64.copysign(x)) * scale) * g;
-                                let inside = ((x.abs() - l).abs() < half_width) & (x != 0.0);
-                                if inside { term } else { 0.0 }
+                                // `-sign(x)·(λ/ε)·g` with sign(x) as a copied sign bit (0 for
+                                // ±0, so 0·NaN is NaN as in the scalar rule); outside the
+                                // window the select gives 0, NaN inputs included.
+                                let unit = if x == 0.0 { 0.0 } else { 1f64.copysign(x) };
+                                let term = (-unit * scale) * g;
+                                if (x.abs() - l).abs() < half_width {
+                                    term
+                                } else {
+                                    0.0
+                                }
                             };
                             let mut gl = gs.chunks_exact(LANES);
                             let mut xl = xs.chunks_exact(LANES);
@@ -458,7 +463,7 @@ mod tests {
         );
         for (got, want) in got_sums.iter().zip(&want_sums) {
             assert!(
-                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                (got - want).abs() <= 1e-12 * want.abs().max(1.0) || got.is_nan() && want.is_nan(),
                 "{got} vs {want}"
             );
         }
@@ -472,6 +477,43 @@ mod tests {
                 "element {k}: {got:?} vs {want:?}"
             );
         }
+    }
+
+    /// ±0 inside a window (λ < ε/2) meets a NaN and an infinite gradient: NaN, like the
+    /// scalar rule's `-sign(0)·(λ/ε)·g`, in both layouts.
+    #[test]
+    fn zero_inputs_pass_non_finite_gradients_like_the_scalar_rule() {
+        let input = [0.0f32, -0.0, 0.05, 0.3, 0.0, -0.0, 0.05, 0.3];
+        let grad = [
+            f32::NAN,
+            1.0,
+            f32::INFINITY,
+            1.0,
+            1.0,
+            f32::INFINITY,
+            -2.0,
+            1.0,
+        ];
+        let estimator = ThresholdEstimator::Kernel { bandwidth: 0.25 };
+        let lambd = [0.1f32];
+        // inner > 1 (the windowed path) and inner = 1 (the per-element path).
+        for (shape, dim) in [([2usize, 4], None), ([8, 1], Some(0))] {
+            let layout = FeatureLayout::new(&shape, dim);
+            let lambd: Vec<f32> = vec![lambd[0]; layout.features];
+            let sums =
+                learned_backward_in_place(&input, &mut grad.clone(), &lambd, layout, estimator);
+            assert!(sums.iter().any(|s| s.is_nan()), "{shape:?}: {sums:?}");
+        }
+        let finite = [1.0f32, 1.0, -2.0, 1.0, 1.0, 3.0, -2.0, 1.0];
+        let sums = learned_backward_in_place(
+            &input,
+            &mut finite.clone(),
+            &lambd,
+            FeatureLayout::new(&[2, 4], None),
+            estimator,
+        );
+        // Inside the window with a nonzero sign: the two 0.05s, each -(0.1/0.25)·(-2) = 0.8.
+        assert!((sums[0] - 1.6).abs() < 1e-6, "{sums:?}");
     }
 
     #[test]
