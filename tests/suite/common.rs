@@ -7,9 +7,48 @@ pub fn cpu_devices() -> Vec<(&'static str, Device)> {
     vec![("flex", Device::flex()), ("ndarray", Device::ndarray())]
 }
 
-/// Whether `device`'s backend can hold `dtype` (NdArray holds f32 and f64 only).
+/// The GPU device (Burn's CubeCL backend through wgpu), opened once; `None` when the crate is
+/// built without `wgpu` or the machine has no Vulkan/Metal adapter, which is reported on
+/// stderr rather than passed over in silence.
+pub fn gpu() -> Option<Device> {
+    static GPU: std::sync::OnceLock<Option<Device>> = std::sync::OnceLock::new();
+    // Written to the process's stderr directly: the test harness captures `eprintln!`, and a
+    // skip must be seen.
+    use std::io::Write;
+    let say = |text: String| {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    };
+    GPU.get_or_init(|| {
+        if !cfg!(feature = "wgpu") {
+            say("GPU TESTS SKIPPED: built without the `wgpu` feature".into());
+            return None;
+        }
+        match burn_hardshrink::device_from_name("wgpu") {
+            Ok(device) => Some(device),
+            Err(error) => {
+                say(format!("GPU TESTS SKIPPED: {error}"));
+                None
+            }
+        }
+    })
+    .clone()
+}
+
+/// The CPU devices, and the GPU when there is one: every device with a kernel of this crate.
+pub fn devices() -> Vec<(&'static str, Device)> {
+    let mut devices = cpu_devices();
+    devices.extend(gpu().map(|device| ("wgpu", device)));
+    devices
+}
+
+/// Whether `device`'s backend can hold `dtype` (NdArray holds f32 and f64 only; a GPU what
+/// its adapter supports).
 pub fn holds(name: &str, dtype: DType) -> bool {
-    name != "ndarray" || matches!(dtype, DType::F32 | DType::F64)
+    match name {
+        "ndarray" => matches!(dtype, DType::F32 | DType::F64),
+        "wgpu" => gpu().is_some_and(|device| device.supports_dtype(dtype)),
+        _ => true,
+    }
 }
 
 /// A dtype's name in the fixture file.

@@ -1,7 +1,7 @@
 //! Bit-exact parity with PyTorch 2.15's golden values, forward and backward, on every CPU
 //! backend and every dtype it holds.
 
-use crate::common::{assert_same_bits, cpu_devices, dtype_of, from_bits, holds, to_bits};
+use crate::common::{assert_same_bits, devices, dtype_of, from_bits, gpu, holds, to_bits};
 use burn::tensor::{DType, Tensor};
 use burn_hardshrink::{HardshrinkConfig, hardshrink};
 use serde::Deserialize;
@@ -44,7 +44,7 @@ fn forward_matches_pytorch_bit_for_bit() {
     let mut checked = 0;
     for case in cases() {
         let dtype = dtype_of(&case.dtype);
-        for (name, device) in cpu_devices() {
+        for (name, device) in devices() {
             if !holds(name, dtype) {
                 continue;
             }
@@ -60,18 +60,28 @@ fn forward_matches_pytorch_bit_for_bit() {
             checked += 1;
         }
     }
+    // On a GPU: every case of each dtype the adapter holds (lavapipe: f32, f16, f64).
+    let on_gpu = cases()
+        .iter()
+        .filter(|case| holds("wgpu", dtype_of(&case.dtype)))
+        .count();
+    assert!(
+        gpu().is_none() || on_gpu >= 7,
+        "the GPU must hold at least f32"
+    );
     assert_eq!(
         checked,
-        28 + 14,
-        "every case on Flex, the f32/f64 cases on NdArray"
+        28 + 14 + on_gpu,
+        "every case on Flex, the f32/f64 cases on NdArray, the GPU's dtypes on the GPU"
     );
+    eprintln!("fixture forward cases checked on the GPU: {on_gpu}");
 }
 
 #[test]
 fn module_forward_matches_pytorch_for_valid_thresholds() {
     for case in cases().into_iter().filter(|c| c.lambd() >= 0.0) {
         let dtype = dtype_of(&case.dtype);
-        for (name, device) in cpu_devices() {
+        for (name, device) in devices() {
             if holds(name, dtype) {
                 let act = HardshrinkConfig::new().with_lambd(case.lambd()).init();
                 let x = from_bits(&case.x, [case.x.len()], dtype, &device);
@@ -85,7 +95,7 @@ fn module_forward_matches_pytorch_for_valid_thresholds() {
 fn backward_matches_pytorch_bit_for_bit() {
     for case in cases() {
         let dtype = dtype_of(&case.dtype);
-        for (name, device) in cpu_devices() {
+        for (name, device) in devices() {
             if !holds(name, dtype) {
                 continue;
             }
@@ -114,7 +124,7 @@ fn backward_op_matches_pytorch_bit_for_bit() {
     use burn_hardshrink::HardshrinkBackend;
     for case in cases().into_iter().filter(|c| c.lambd() >= 0.0) {
         let dtype = dtype_of(&case.dtype);
-        for (name, device) in cpu_devices() {
+        for (name, device) in devices() {
             if !holds(name, dtype) {
                 continue;
             }

@@ -3,7 +3,7 @@
 //! and shared inputs.
 
 use crate::common::{
-    assert_same_bits, from_bits, narrow_bits, reference, reference_grad, to_bits, widen,
+    assert_same_bits, from_bits, holds, narrow_bits, reference, reference_grad, to_bits, widen,
 };
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Slice, Tensor};
@@ -115,11 +115,16 @@ fn case() -> impl Strategy<Value = Case> {
         )
 }
 
+/// NdArray for the cases that ask for it; of the rest, every third goes to the GPU when
+/// there is one and it holds the dtype, the others to Flex.
 fn device(case: &Case) -> Device {
     if case.on_ndarray {
-        Device::ndarray()
-    } else {
-        Device::flex()
+        return Device::ndarray();
+    }
+    let pick_gpu = case.values.len() % 3 == 1 && holds("wgpu", case.dtype);
+    match crate::common::gpu() {
+        Some(gpu) if pick_gpu => gpu,
+        _ => Device::flex(),
     }
 }
 

@@ -194,9 +194,96 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
+/// The GPU (Burn's wgpu backend, fusion on): forward and forward+backward at 1M and 16M
+/// against the built-in and against the same op from Burn's primitive ops (which fusion may
+/// merge with its neighbours), and one training step of Linear → Hardshrink → Linear.
+///
+/// `cargo bench -p burn-hardshrink --features wgpu --bench hardshrink -- gpu`. Skipped, with a
+/// message, when there is no adapter.
+#[cfg(feature = "wgpu")]
+fn gpu(c: &mut Criterion) {
+    use burn::nn::{Linear, LinearConfig};
+    use burn_hardshrink::hardshrink_composed;
+
+    let device = match burn_hardshrink::device_from_name("wgpu") {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!("GPU benchmarks skipped: {error}");
+            return;
+        }
+    };
+    type Op = fn(Tensor<2>, f64) -> Tensor<2>;
+    let ops: [(&str, Op); 3] = [
+        ("ours", hardshrink),
+        ("builtin", hard_shrink),
+        ("composed", hardshrink_composed),
+    ];
+    let sync = |device: &Device| device.sync().expect("the GPU finished its work");
+    for (size, rows) in [("1M", 1 << 10), ("16M", 1 << 14)] {
+        let n = rows * 1024;
+        let data = Tensor::<2>::random(
+            [rows, 1024],
+            Distribution::Normal(0.0, 1.0),
+            &Device::flex(),
+        )
+        .into_data();
+        let mut group = c.benchmark_group(format!("gpu_forward/{size}"));
+        group.throughput(Throughput::Bytes(2 * 4 * n as u64));
+        let x = Tensor::<2>::from_data(data.clone(), &device);
+        for (name, op) in ops {
+            group.bench_function(BenchmarkId::new(name, "wgpu"), |b| {
+                b.iter(|| {
+                    let y = op(x.clone(), LAMBD);
+                    sync(&device);
+                    y
+                })
+            });
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("gpu_forward_backward/{size}"));
+        group.throughput(Throughput::Elements(n as u64));
+        let ad = device.clone().autodiff();
+        let x = Tensor::<2>::from_data(data, &ad).require_grad();
+        for (name, op) in ops {
+            group.bench_function(BenchmarkId::new(name, "wgpu"), |b| {
+                b.iter(|| {
+                    let grads = op(x.clone(), LAMBD).sum().backward();
+                    let g = x.grad(&grads);
+                    sync(&device);
+                    g
+                })
+            });
+        }
+        group.finish();
+    }
+
+    // A model step: where fusion can merge the composed op into the bias add before it.
+    let ad = device.clone().autodiff();
+    let first: Linear = LinearConfig::new(1024, 1024).init(&ad);
+    let second: Linear = LinearConfig::new(1024, 1024).init(&ad);
+    let x = Tensor::<2>::random([256, 1024], Distribution::Normal(0.0, 1.0), &ad);
+    let mut group = c.benchmark_group("gpu_model_step/256x1024");
+    for (name, op) in ops {
+        group.bench_function(BenchmarkId::new(name, "wgpu"), |b| {
+            b.iter(|| {
+                let y = second.forward(op(first.forward(x.clone()), LAMBD));
+                let grads = y.sum().backward();
+                let g = first.weight.grad(&grads);
+                sync(&device);
+                g
+            })
+        });
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn gpu(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = forward, forward_backward, learned, parallel_threshold
+    targets = forward, forward_backward, learned, parallel_threshold, gpu
 }
 criterion_main!(benches);

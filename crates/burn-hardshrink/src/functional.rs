@@ -61,9 +61,12 @@ pub fn try_hardshrink<const D: usize>(
             x.into_dispatch(),
             lambd,
         )),
-        Route::Composed => composed(x, lambd),
+        Route::Composed => hardshrink_composed(x, lambd),
     })
 }
+
+/// The route name of Burn's CubeCL backend (every GPU runtime).
+const CUBE: &str = "CubeCL";
 
 /// Where a device's tensors go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +89,8 @@ impl Route {
             DispatchDevice::NdArray(_) => Route::Kernel("NdArray"),
             #[cfg(feature = "flex")]
             DispatchDevice::Flex(_) => Route::Kernel("Flex"),
+            #[cfg(feature = "cube")]
+            DispatchDevice::Cube(_) => Route::Kernel(CUBE),
             DispatchDevice::Autodiff(inner) => Self::of_dispatch(inner),
             _ => Route::Composed,
         }
@@ -98,6 +103,12 @@ fn check_dtype(dtype: DType, route: Route, device: &Device) -> Result<(), Hardsh
             "NdArray".to_string(),
             "f32 and f64",
             matches!(dtype, DType::F32 | DType::F64),
+        ),
+        Route::Kernel(CUBE) => (
+            format!("{CUBE} ({:?})", device.as_dispatch()),
+            "f32, f16, f64 and bf16, each where the device supports it",
+            matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
+                && device.supports_dtype(dtype),
         ),
         Route::Kernel(name) => (
             name.to_string(),
@@ -121,9 +132,23 @@ fn check_dtype(dtype: DType, route: Route, device: &Device) -> Result<(), Hardsh
     }
 }
 
-/// Hardshrink from Burn's tensor ops, for backends without a kernel. Exact: λ is rounded to the
-/// dtype here, so the comparison sees the same threshold as the kernels.
-fn composed<const D: usize>(x: Tensor<D>, lambd: f64) -> Tensor<D> {
+/// Hardshrink written with Burn's tensor ops (`abs`, `lower_equal_elem`, `mask_fill`): what
+/// backends without a kernel run, exact like the kernels (λ is rounded to the dtype first).
+///
+/// Under Burn's fusion (the GPU backends' default) these ops can fuse with their neighbours,
+/// where the kernel of [`hardshrink`] is one opaque launch; the benchmarks compare the two.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_hardshrink::{hardshrink, hardshrink_composed};
+///
+/// let x = Tensor::<1>::from_floats([-0.7, 0.5, 0.1], &Device::flex());
+/// assert_eq!(
+///     hardshrink_composed(x.clone(), 0.5).into_data(),
+///     hardshrink(x, 0.5).into_data()
+/// );
+/// ```
+pub fn hardshrink_composed<const D: usize>(x: Tensor<D>, lambd: f64) -> Tensor<D> {
     match rounded_limit(lambd, x.dtype()) {
         Ok(Some(limit)) => {
             let inside = x.clone().abs().lower_equal_elem(limit);
@@ -185,6 +210,10 @@ pub fn learned_hardshrink<const D: usize>(
     }
     let lambd = lambd.cast(x.dtype());
     match route {
+        // The learned op has CPU kernels only; on the GPU it is the composition.
+        Route::Kernel(CUBE) | Route::Composed => {
+            learned_hardshrink_composed(x, lambd, dim, estimator)
+        }
         Route::Kernel(_) => {
             Tensor::from_dispatch(<Dispatch as LearnedHardshrinkBackend>::learned_hardshrink(
                 x.into_dispatch(),
@@ -193,7 +222,6 @@ pub fn learned_hardshrink<const D: usize>(
                 estimator,
             ))
         }
-        Route::Composed => learned_hardshrink_composed(x, lambd, dim, estimator),
     }
 }
 

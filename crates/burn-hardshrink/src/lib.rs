@@ -46,6 +46,8 @@
 //! - `flex`, `ndarray` (default): the CPU backends with kernels. Other backends the
 //!   application enables get an exact composition of Burn's primitive ops.
 //! - `parallel` (default): split large tensors across cores with rayon.
+//! - `wgpu`, `vulkan`, `metal`, `cuda`: CubeCL kernels for Burn's GPU backend (one opaque op
+//!   under fusion), and [`device_from_name`] opens those devices.
 
 mod device;
 mod error;
@@ -56,7 +58,10 @@ pub mod ops;
 
 pub use device::{DEVICE_NAMES, DeviceError, available_devices, device_from_name};
 pub use error::HardshrinkError;
-pub use functional::{hardshrink, learned_hardshrink, learned_hardshrink_composed, try_hardshrink};
+pub use functional::{
+    hardshrink, hardshrink_composed, learned_hardshrink, learned_hardshrink_composed,
+    try_hardshrink,
+};
 pub use kernels::ThresholdEstimator;
 pub use module::{Hardshrink, HardshrinkConfig, LearnedHardshrink, LearnedHardshrinkConfig};
 pub use ops::{HardshrinkBackend, LearnedHardshrinkBackend};

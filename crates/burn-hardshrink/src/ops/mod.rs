@@ -6,11 +6,15 @@
 //!
 //! - [`ndarray`](self::ndarray) and [`flex`](self::flex): the CPU kernels of
 //!   [`crate::kernels`], in place when the input buffer is uniquely owned.
+//! - `cube` (features `wgpu`, `vulkan`, `metal`, `cuda`): CubeCL kernels for every GPU runtime,
+//!   recorded as one opaque op under Burn's fusion.
 //! - [`autodiff`](self::autodiff): a backward node that keeps only the forward's output.
 
 // The `NdArray` selector names a backend Burn deprecates in favour of Flex; it is still supported.
 #![allow(deprecated)]
 
+#[cfg(feature = "cube")]
+pub mod cube;
 #[cfg(feature = "flex")]
 pub mod flex;
 #[cfg(feature = "ndarray")]
@@ -48,11 +52,14 @@ use burn::backend::{Backend, TensorMetadata, backend_extension, get_or_init_devi
 #[backend_extension(
     NdArray: cfg(feature = "ndarray"),
     Flex: cfg(feature = "flex"),
+    Cube: cfg(feature = "cube"),
+    Fusion: cfg(feature = "fusion"),
     Autodiff,
 )]
 pub trait HardshrinkBackend: Backend {
     /// `y = x` where `|x| > λ`, `+0` where `-λ <= x <= λ`; NaN passes; λ is rounded to the
     /// tensor's dtype first, and a negative or NaN λ makes the op the identity.
+    #[fusion(dtype = x, shape = x)]
     fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
         let Some(limit) = limit_or_panic::<Self>(lambd, &x) else {
             return x;
@@ -68,6 +75,7 @@ pub trait HardshrinkBackend: Backend {
     ///
     /// For λ ≥ 0 the output is non-zero exactly outside the band, so the output alone decides
     /// the mask and a backward needs neither the input nor a boolean mask.
+    #[fusion(dtype = grad, shape = grad)]
     fn hardshrink_backward(
         output: FloatTensor<Self>,
         grad: FloatTensor<Self>,
