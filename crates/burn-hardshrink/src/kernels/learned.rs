@@ -254,64 +254,52 @@ fn reduce_windows<E: ShrinkElement>(
     bandwidth: f64,
 ) -> Vec<f64> {
     let half_width = bandwidth / 2.0;
-    let row = layout.row();
-    for_chunks_summing(
-        grad,
-        layout.chunk(),
-        layout.features,
-        |offset, grad, partial| {
-            let input = &input[offset..offset + grad.len()];
-            for (grow, xrow) in grad.chunks_mut(row).zip(input.chunks(row)) {
-                let runs = grow.chunks_mut(layout.inner).zip(xrow.chunks(layout.inner));
-                for (f, (grun, xrun)) in runs.enumerate() {
-                    let (limit, l, (low, high)) = (limits[f], lambd[f], windows[f]);
-                    let scale = l / bandwidth;
-                    let mut sums = [0.0f64; LANES];
-                    for (gs, xs) in grun.chunks_mut(BLOCK).zip(xrun.chunks(BLOCK)) {
-                        let near = xs
-                            .iter()
-                            .fold(false, |any, x| any | x.magnitude_within(low, high));
-                        if near {
-                            // Branch-free over the whole block, eight independent sums: this
-                            // vectorises, where a test per element would not.
-                            let term = |x: E::Lane, g: E::Lane| {
-                                let (x, g) = (E::from_bits(x).to_f64(), E::from_bits(g).to_f64());
-                                // `-sign(x)·(λ/ε)·g` with sign(x) as a copied sign bit (0 for
-                                // ±0, so 0·NaN is NaN as in the scalar rule); outside the
-                                // window the select gives 0, NaN inputs included.
-                                let unit = if x == 0.0 { 0.0 } else { 1f64.copysign(x) };
-                                let term = (-unit * scale) * g;
-                                if (x.abs() - l).abs() < half_width {
-                                    term
-                                } else {
-                                    0.0
-                                }
-                            };
-                            let mut gl = gs.chunks_exact(LANES);
-                            let mut xl = xs.chunks_exact(LANES);
-                            for (g8, x8) in (&mut gl).zip(&mut xl) {
-                                for lane in 0..LANES {
-                                    sums[lane] += term(x8[lane], g8[lane]);
-                                }
-                            }
-                            for (&g, &x) in gl.remainder().iter().zip(xl.remainder()) {
-                                sums[0] += term(x, g);
-                            }
+    reduce_by_row::<E>(layout, input, grad, |grow, xrow, partial| {
+        for_each_run(layout.inner, grow, xrow, partial, |f, grun, xrun| {
+            let (limit, l, (low, high)) = (limits[f], lambd[f], windows[f]);
+            let scale = l / bandwidth;
+            let mut sums = [0.0f64; LANES];
+            for (gs, xs) in grun.chunks_mut(BLOCK).zip(xrun.chunks(BLOCK)) {
+                let near = xs
+                    .iter()
+                    .fold(false, |any, x| any | x.magnitude_within(low, high));
+                if near {
+                    // Branch-free over the whole block, eight independent sums: this
+                    // vectorises, where a test per element would not.
+                    let term = |x: E::Lane, g: E::Lane| {
+                        let (x, g) = (E::from_bits(x).to_f64(), E::from_bits(g).to_f64());
+                        // `-sign(x)·(λ/ε)·g` with sign(x) as a copied sign bit (0 for ±0, so
+                        // 0·NaN is NaN as in the scalar rule); outside the window the select
+                        // gives 0, NaN inputs included.
+                        let unit = if x == 0.0 { 0.0 } else { 1f64.copysign(x) };
+                        let term = (-unit * scale) * g;
+                        if (x.abs() - l).abs() < half_width {
+                            term
+                        } else {
+                            0.0
                         }
-                        for (g, &x) in gs.iter_mut().zip(xs) {
-                            *g = g.and(E::Lane::mask(x.magnitude_above(limit)));
+                    };
+                    let mut gl = gs.chunks_exact(LANES);
+                    let mut xl = xs.chunks_exact(LANES);
+                    for (g8, x8) in (&mut gl).zip(&mut xl) {
+                        for lane in 0..LANES {
+                            sums[lane] += term(x8[lane], g8[lane]);
                         }
                     }
-                    let sum: f64 = sums.iter().sum();
-                    partial[f] += sum;
+                    for (&g, &x) in gl.remainder().iter().zip(xl.remainder()) {
+                        sums[0] += term(x, g);
+                    }
+                }
+                for (g, &x) in gs.iter_mut().zip(xs) {
+                    *g = g.and(E::Lane::mask(x.magnitude_above(limit)));
                 }
             }
-        },
-    )
+            sums.iter().sum()
+        })
+    })
 }
 
-/// Walks the buffers row by row and feature by feature (no index arithmetic per element),
-/// masks the gradient in place and sums `contribution(x, grad, λ, kept)` per feature in f64.
+/// Masks the gradient in place and sums `contribution(x, grad, λ, kept)` per feature in f64.
 fn reduce_rows<E: ShrinkElement>(
     layout: FeatureLayout,
     input: &[E::Lane],
@@ -319,6 +307,47 @@ fn reduce_rows<E: ShrinkElement>(
     limits: &[E::Lane],
     lambd: &[f64],
     contribution: impl Fn(f64, f64, f64, bool) -> f64 + Sync,
+) -> Vec<f64> {
+    reduce_by_row::<E>(layout, input, grad, |grow, xrow, partial| {
+        if layout.inner == 1 {
+            // Thresholds along the row (a bias-like layout): each element has its own
+            // feature, so the sums are independent already.
+            let features = partial.iter_mut().zip(limits).zip(lambd);
+            for ((g, &x), ((sum, &limit), &l)) in grow.iter_mut().zip(xrow).zip(features) {
+                *sum += step::<E>(g, x, limit, l, &contribution);
+            }
+            return;
+        }
+        for_each_run(layout.inner, grow, xrow, partial, |f, grun, xrun| {
+            let (limit, l) = (limits[f], lambd[f]);
+            // Eight independent sums: the adds do not wait on each other, so the loop
+            // vectorises instead of running one dependent add per element.
+            let mut sums = [0.0f64; LANES];
+            let mut grun = grun.chunks_exact_mut(LANES);
+            let mut xrun = xrun.chunks_exact(LANES);
+            for (gs, xs) in (&mut grun).zip(&mut xrun) {
+                for ((sum, g), &x) in sums.iter_mut().zip(gs.iter_mut()).zip(xs) {
+                    *sum += step::<E>(g, x, limit, l, &contribution);
+                }
+            }
+            let mut sum = 0.0;
+            for (g, &x) in grun.into_remainder().iter_mut().zip(xrun.remainder()) {
+                sum += step::<E>(g, x, limit, l, &contribution);
+            }
+            sum + sums.iter().sum::<f64>()
+        })
+    })
+}
+
+/// The walk every threshold-gradient reduction shares: chunk by chunk (across cores above the
+/// parallel threshold, summed in chunk order) and row by row, handing each `features × inner`
+/// row of the gradient and the input to `row_body` with the chunk's per-feature sums. No
+/// index arithmetic per element.
+fn reduce_by_row<E: ShrinkElement>(
+    layout: FeatureLayout,
+    input: &[E::Lane],
+    grad: &mut [E::Lane],
+    row_body: impl Fn(&mut [E::Lane], &[E::Lane], &mut [f64]) + Sync,
 ) -> Vec<f64> {
     let row = layout.row();
     for_chunks_summing(
@@ -328,38 +357,25 @@ fn reduce_rows<E: ShrinkElement>(
         |offset, grad, partial| {
             let input = &input[offset..offset + grad.len()];
             for (grow, xrow) in grad.chunks_mut(row).zip(input.chunks(row)) {
-                if layout.inner == 1 {
-                    // Thresholds along the row (a bias-like layout): each element has its own
-                    // feature, so the sums are independent already.
-                    let features = partial.iter_mut().zip(limits).zip(lambd);
-                    for ((g, &x), ((sum, &limit), &l)) in grow.iter_mut().zip(xrow).zip(features) {
-                        *sum += step::<E>(g, x, limit, l, &contribution);
-                    }
-                    continue;
-                }
-                let runs = grow.chunks_mut(layout.inner).zip(xrow.chunks(layout.inner));
-                for (f, (grun, xrun)) in runs.enumerate() {
-                    let (limit, l) = (limits[f], lambd[f]);
-                    // Eight independent sums: the adds do not wait on each other, so the loop
-                    // vectorises instead of running one dependent add per element.
-                    let mut sums = [0.0f64; LANES];
-                    let mut grun = grun.chunks_exact_mut(LANES);
-                    let mut xrun = xrun.chunks_exact(LANES);
-                    for (gs, xs) in (&mut grun).zip(&mut xrun) {
-                        for ((sum, g), &x) in sums.iter_mut().zip(gs.iter_mut()).zip(xs) {
-                            *sum += step::<E>(g, x, limit, l, &contribution);
-                        }
-                    }
-                    let mut sum = 0.0;
-                    for (g, &x) in grun.into_remainder().iter_mut().zip(xrun.remainder()) {
-                        sum += step::<E>(g, x, limit, l, &contribution);
-                    }
-                    let sum = sum + sums.iter().sum::<f64>();
-                    partial[f] += sum;
-                }
+                row_body(grow, xrow, partial);
             }
         },
     )
+}
+
+/// Splits a row into its runs of one feature (`inner` elements each) and adds `run_sum` of
+/// each run to its feature's sum.
+fn for_each_run<L>(
+    inner: usize,
+    grow: &mut [L],
+    xrow: &[L],
+    partial: &mut [f64],
+    run_sum: impl Fn(usize, &mut [L], &[L]) -> f64,
+) {
+    let runs = grow.chunks_mut(inner).zip(xrow.chunks(inner));
+    for (f, (grun, xrun)) in runs.enumerate() {
+        partial[f] += run_sum(f, grun, xrun);
+    }
 }
 
 /// Independent partial sums per run in the threshold-gradient reduction.
