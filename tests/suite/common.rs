@@ -96,7 +96,11 @@ pub fn from_bits<const D: usize>(
 
 /// The bit patterns of a tensor's values in row-major order.
 pub fn to_bits<const D: usize>(tensor: Tensor<D>) -> Vec<u64> {
-    let data = tensor.into_data();
+    data_bits(tensor.into_data())
+}
+
+/// The bit patterns of tensor data's values in row-major order.
+pub fn data_bits(data: TensorData) -> Vec<u64> {
     match data.dtype() {
         DType::F32 => data.iter::<f32>().map(|v| v.to_bits() as u64).collect(),
         DType::F64 => data.iter::<f64>().map(f64::to_bits).collect(),

@@ -7,22 +7,22 @@ use burn_hardshrink::{HardshrinkConfig, hardshrink};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-struct Fixture {
+pub struct Fixture {
     cases: Vec<Case>,
 }
 
 #[derive(Deserialize)]
-struct Case {
-    dtype: String,
+pub struct Case {
+    pub dtype: String,
     lambd: serde_json::Value,
-    x: Vec<u64>,
-    y: Vec<u64>,
-    grad_out: Vec<u64>,
-    grad_in: Vec<u64>,
+    pub x: Vec<u64>,
+    pub y: Vec<u64>,
+    pub grad_out: Vec<u64>,
+    pub grad_in: Vec<u64>,
 }
 
 impl Case {
-    fn lambd(&self) -> f64 {
+    pub fn lambd(&self) -> f64 {
         match &self.lambd {
             serde_json::Value::Number(n) => n.as_f64().unwrap(),
             serde_json::Value::String(s) if s == "inf" => f64::INFINITY,
@@ -33,7 +33,7 @@ impl Case {
     }
 }
 
-fn cases() -> Vec<Case> {
+pub fn cases() -> Vec<Case> {
     let fixture: Fixture = serde_json::from_str(include_str!("../torch_hardshrink.json")).unwrap();
     assert!(fixture.cases.len() >= 28, "the fixture lost cases");
     fixture.cases

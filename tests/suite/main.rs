@@ -7,3 +7,5 @@ mod fixtures;
 mod gradients;
 mod learned;
 mod properties;
+#[cfg(feature = "wgpu")]
+mod unfused;

@@ -194,12 +194,13 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
-/// The GPU (Burn's wgpu backend, fusion on): forward and forward+backward at 1M and 16M
-/// against the built-in and against the same op from Burn's primitive ops (which fusion may
-/// merge with its neighbours), and one training step of Linear → Hardshrink → Linear.
+/// The GPU (Burn's wgpu backend, fusion on): forward and forward+backward at 1M and 16M, and
+/// Linear → Hardshrink → Linear forward and training step, against the built-in and against
+/// `hardshrink_composed` (the same primitive ops as ours under fusion, with Burn's autodiff).
 ///
-/// `cargo bench -p burn-hardshrink --features wgpu --bench hardshrink -- gpu`. Skipped, with a
-/// message, when there is no adapter.
+/// `cargo bench -p burn-hardshrink --features wgpu --bench hardshrink -- gpu`, with
+/// `HARDSHRINK_BENCH_256M=1` for 256M elements too. Skipped, with a message, when there is no
+/// adapter.
 #[cfg(feature = "wgpu")]
 fn gpu(c: &mut Criterion) {
     use burn::nn::{Linear, LinearConfig};
@@ -219,7 +220,13 @@ fn gpu(c: &mut Criterion) {
         ("composed", hardshrink_composed),
     ];
     let sync = |device: &Device| device.sync().expect("the GPU finished its work");
-    for (size, rows) in [("1M", 1 << 10), ("16M", 1 << 14)] {
+    // 256M (1 GiB per f32 tensor) is for real GPUs: `HARDSHRINK_BENCH_256M=1` adds it.
+    let large = std::env::var_os("HARDSHRINK_BENCH_256M").is_some();
+    let sizes = [("1M", 1 << 10), ("16M", 1 << 14), ("256M", 1 << 18)];
+    for (size, rows) in sizes
+        .into_iter()
+        .filter(|&(_, rows)| large || rows < 1 << 18)
+    {
         let n = rows * 1024;
         let data = Tensor::<2>::random(
             [rows, 1024],
@@ -258,7 +265,23 @@ fn gpu(c: &mut Criterion) {
         group.finish();
     }
 
-    // A model step: where fusion can merge the composed op into the bias add before it.
+    // Linear → op → Linear: where fusion can merge the composed op with the bias add before
+    // it. Inference (forward only), then a training step.
+    let first: Linear = LinearConfig::new(1024, 1024).init(&device);
+    let second: Linear = LinearConfig::new(1024, 1024).init(&device);
+    let x = Tensor::<2>::random([256, 1024], Distribution::Normal(0.0, 1.0), &device);
+    let mut group = c.benchmark_group("gpu_model_forward/256x1024");
+    for (name, op) in ops {
+        group.bench_function(BenchmarkId::new(name, "wgpu"), |b| {
+            b.iter(|| {
+                let y = second.forward(op(first.forward(x.clone()), LAMBD));
+                sync(&device);
+                y
+            })
+        });
+    }
+    group.finish();
+
     let ad = device.clone().autodiff();
     let first: Linear = LinearConfig::new(1024, 1024).init(&ad);
     let second: Linear = LinearConfig::new(1024, 1024).init(&ad);

@@ -135,8 +135,9 @@ fn check_dtype(dtype: DType, route: Route, device: &Device) -> Result<(), Hardsh
 /// Hardshrink written with Burn's tensor ops (`abs`, `lower_equal_elem`, `mask_fill`): what
 /// backends without a kernel run, exact like the kernels (λ is rounded to the dtype first).
 ///
-/// Under Burn's fusion (the GPU backends' default) these ops can fuse with their neighbours,
-/// where the kernel of [`hardshrink`] is one opaque launch; the benchmarks compare the two.
+/// Its gradient is Burn's own (which keeps a boolean mask); [`hardshrink`] on a fused GPU backend
+/// runs the same three ops forward but keeps only its output for the backward. The benchmarks
+/// compare the two.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};

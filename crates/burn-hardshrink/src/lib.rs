@@ -46,8 +46,12 @@
 //! - `flex`, `ndarray` (default): the CPU backends with kernels. Other backends the
 //!   application enables get an exact composition of Burn's primitive ops.
 //! - `parallel` (default): split large tensors across cores with rayon.
-//! - `wgpu`, `vulkan`, `metal`, `cuda`: CubeCL kernels for Burn's GPU backend (one opaque op
-//!   under fusion), and [`device_from_name`] opens those devices.
+//! - `fusion` (default): Burn's kernel fusion, which Burn's default features turn on for the
+//!   GPU; under it the op is written with fusable primitive ops (measured faster than an opaque
+//!   kernel). Keep it whenever `burn` has its default features. For an unfused GPU backend, which
+//!   runs the CubeCL kernels, turn default features off on both crates.
+//! - `wgpu`, `vulkan`, `metal`, `cuda`: CubeCL kernels for Burn's GPU backend, and
+//!   [`device_from_name`] opens those devices.
 
 mod device;
 mod error;

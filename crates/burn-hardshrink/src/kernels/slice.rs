@@ -85,6 +85,9 @@ pub(crate) fn for_chunks_of<D: Send>(
             .for_each(|(index, part)| body(index * chunk, part));
         return;
     }
+    // Without `parallel` the chunk size has no use: one call covers the slice.
+    #[cfg(not(feature = "parallel"))]
+    let _ = chunk;
     body(0, dst)
 }
 
@@ -115,6 +118,8 @@ pub(crate) fn for_chunks_summing<D: Send>(
                 total
             });
     }
+    #[cfg(not(feature = "parallel"))]
+    let _ = chunk;
     let mut total = vec![0.0; width];
     body(0, dst, &mut total);
     total
