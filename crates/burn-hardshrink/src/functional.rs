@@ -20,7 +20,9 @@ use burn::tensor::{DType, Device, Tensor};
 /// On NdArray and Flex this runs a one-pass kernel, in place when `x` is moved in, its buffer
 /// is not shared and its elements fill the buffer (a contiguous, transposed or, on Flex, flipped
 /// or broadcast view); other views get a fresh buffer. With autodiff the backward keeps only the
-/// output. Other backends get an exact composition of Burn's primitive ops.
+/// output. Burn's GPU backend runs a CubeCL kernel without fusion and, under fusion (Burn's
+/// default), the same composition of Burn's primitive ops that other backends get, which
+/// fusion merges with its neighbours.
 ///
 /// # Panics
 ///

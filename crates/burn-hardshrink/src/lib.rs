@@ -47,9 +47,10 @@
 //!   application enables get an exact composition of Burn's primitive ops.
 //! - `parallel` (default): split large tensors across cores with rayon.
 //! - `fusion` (default): Burn's kernel fusion, which Burn's default features turn on for the
-//!   GPU; under it the op is written with fusable primitive ops (measured faster than an opaque
-//!   kernel). Keep it whenever `burn` has its default features. For an unfused GPU backend, which
-//!   runs the CubeCL kernels, turn default features off on both crates.
+//!   GPU; under it the op is written with fusable primitive ops (forward + backward measured
+//!   faster than an opaque kernel). Keep it whenever `burn` has its default features: without
+//!   it, Burn's fused GPU backend has no implementation and the build fails. For an unfused GPU
+//!   backend, which runs the CubeCL kernels, turn default features off on both crates.
 //! - `wgpu`, `vulkan`, `metal`, `cuda`: CubeCL kernels for Burn's GPU backend, and
 //!   [`device_from_name`] opens those devices.
 
