@@ -9,7 +9,7 @@
 //! - `cube` (features `wgpu`, `vulkan`, `metal`, `cuda`): CubeCL kernels for every GPU runtime
 //!   without fusion. Under Burn's fusion (feature `fusion`, Burn's default) the default bodies
 //!   run instead, so that fusion can merge them with their neighbours: forward + backward took
-//!   17-30% less time than with one opaque kernel launch on wgpu (BENCHMARKS.md, "GPU"; the
+//!   12-30% less time than with one opaque kernel launch on wgpu (BENCHMARKS.md, "GPU"; the
 //!   numbers also sit next to the `#[fusion(default)]` attributes below).
 //! - [`autodiff`](self::autodiff): a backward node that keeps only the forward's output.
 
@@ -68,9 +68,10 @@ pub trait HardshrinkBackend: Backend {
     /// tensor's dtype first, and a negative or NaN λ makes the op the identity.
     // Under fusion this default body runs, not the CubeCL kernel: its three primitive ops fuse
     // into one kernel with their neighbours, where the kernel would be an opaque launch and a
-    // fusion barrier. Measured on wgpu (lavapipe, BENCHMARKS.md "GPU"), ours / built-in with
-    // the opaque kernel: forward+backward 1.25 (1M) and 1.19 (16M), forward 1.00-1.01; with
-    // this body: 0.94 and 1.00, forward 0.97-0.99. The Linear model was equal either way.
+    // fusion barrier. Measured on wgpu (lavapipe, BENCHMARKS.md "GPU", two runs), ours /
+    // built-in with the opaque kernel: forward+backward 1.17-1.25 (1M) and 1.14-1.19 (16M),
+    // forward 1.00-1.01; with this body: 0.94-1.00 and 0.99-1.00, forward 0.97-0.99. The
+    // Linear → Hardshrink → Linear step was within noise either way (0.99-1.01).
     #[fusion(default)]
     fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
         let Some(limit) = limit_or_panic::<Self>(lambd, &x) else {
