@@ -31,8 +31,7 @@
 //!   is contiguous.
 //! - The result is written in place when the buffer is not shared and no two elements alias.
 
-use super::{HardshrinkBackend, backend_name};
-use crate::HardshrinkError;
+use super::{HardshrinkBackend, unsupported_dtype};
 use crate::kernels::{Band, ShrinkElement};
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::tensor::FloatTensor;
@@ -79,14 +78,7 @@ pub enum Lanes {
 const SUPPORTED: &str = "f32, f16, bf16 and f64 (each where the device supports it)";
 
 fn unsupported(dtype: DType) -> ! {
-    panic!(
-        "{}",
-        HardshrinkError::UnsupportedDType {
-            dtype,
-            backend: backend_name::<CubeBackend>().to_string(),
-            supported: SUPPORTED,
-        }
-    )
+    unsupported_dtype::<CubeBackend>(dtype, SUPPORTED)
 }
 
 /// The lanes a kernel uses for `dtype` on the client's device, or `None` for a dtype that is not

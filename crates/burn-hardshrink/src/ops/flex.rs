@@ -5,8 +5,7 @@
 //! contiguous, transposed, flipped and broadcast views alike. A view that uses a small part of a
 //! large buffer (a narrow slice) is first compacted, so the pass never costs more than the view.
 
-use super::{HardshrinkBackend, LearnedHardshrinkBackend, backend_name};
-use crate::HardshrinkError;
+use super::{HardshrinkBackend, LearnedHardshrinkBackend, unsupported_dtype};
 use crate::kernels::{
     Band, FeatureLayout, ShrinkElement, ThresholdEstimator, backward_in_place, backward_into,
     forward_in_place, forward_into, learned_backward_in_place, learned_forward_in_place,
@@ -53,14 +52,7 @@ impl HardshrinkBackend for Flex {
 }
 
 fn unsupported(dtype: DType) -> ! {
-    panic!(
-        "{}",
-        HardshrinkError::UnsupportedDType {
-            dtype,
-            backend: backend_name::<Flex>().to_string(),
-            supported: "f32, f64, f16 and bf16",
-        }
-    )
+    unsupported_dtype::<Flex>(dtype, "f32, f64, f16 and bf16")
 }
 
 /// Which part of the buffer a pass must cover to produce the view.

@@ -31,6 +31,7 @@ pub use learned::LearnedHardshrinkBackend;
 use crate::kernels::rounded_limit;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, TensorMetadata, backend_extension, get_or_init_device_settings};
+use burn::tensor::DType;
 
 /// Hardshrink as a Burn backend extension: the forward and its backward.
 ///
@@ -114,17 +115,22 @@ pub(crate) fn backend_name<B: Backend>() -> &'static str {
     }
 }
 
+/// Panics with the crate's error for a dtype backend `B` cannot shrink, naming the backend and
+/// the dtypes it can (`supported`).
+pub(crate) fn unsupported_dtype<B: Backend>(dtype: DType, supported: &'static str) -> ! {
+    panic!(
+        "{}",
+        crate::HardshrinkError::UnsupportedDType {
+            dtype,
+            backend: backend_name::<B>().to_string(),
+            supported,
+        }
+    )
+}
+
 /// [`rounded_limit`] for a primitive, panicking with the crate's error for a non-float dtype.
 fn limit_or_panic<B: Backend>(lambd: f64, x: &FloatTensor<B>) -> Option<f64> {
     let dtype = x.dtype();
-    rounded_limit(lambd, dtype).unwrap_or_else(|()| {
-        panic!(
-            "{}",
-            crate::HardshrinkError::UnsupportedDType {
-                dtype,
-                backend: backend_name::<B>().to_string(),
-                supported: "f32, f64, f16 and bf16",
-            }
-        )
-    })
+    rounded_limit(lambd, dtype)
+        .unwrap_or_else(|()| unsupported_dtype::<B>(dtype, "f32, f64, f16 and bf16"))
 }

@@ -5,8 +5,7 @@
 //! is never touched.
 #![allow(deprecated)] // NdArray is deprecated upstream in favour of Flex, but still supported.
 
-use super::{HardshrinkBackend, LearnedHardshrinkBackend, backend_name};
-use crate::HardshrinkError;
+use super::{HardshrinkBackend, LearnedHardshrinkBackend, unsupported_dtype};
 use crate::kernels::{
     Band, FeatureLayout, ShrinkElement, ThresholdEstimator, backward_in_place, backward_into,
     backward_one, forward_in_place, forward_into, forward_one, learned_backward_in_place,
@@ -140,15 +139,8 @@ fn mismatched(expected: DType, got: DType) -> ! {
     )
 }
 
-fn unsupported(dtype: burn::tensor::DType) -> ! {
-    panic!(
-        "{}",
-        HardshrinkError::UnsupportedDType {
-            dtype,
-            backend: backend_name::<NdArray>().to_string(),
-            supported: "f32 and f64",
-        }
-    )
+fn unsupported(dtype: DType) -> ! {
+    unsupported_dtype::<NdArray>(dtype, "f32 and f64")
 }
 
 /// In place when the elements form one block of memory (any axis order), else a fresh array.
