@@ -151,30 +151,15 @@ fn forward(x: CubeTensor, lambd: f64) -> CubeTensor {
     }
     let x = untile(x);
     let in_place = x.can_mut() && x.is_nonoverlapping();
-
-    if fills_buffer(&x) {
-        let input = flat(&x);
-        if in_place {
-            launch_forward(&input, Target::Alias(0), limit, lanes);
-            return x;
-        }
-        let (output, result) = fresh_like(&x);
-        launch_forward(&input, Target::Tensor(&output), limit, lanes);
-        return result;
-    }
-
+    let flat_walk = fills_buffer(&x);
+    let input = if flat_walk { flat(&x) } else { x.clone() };
     if in_place {
-        launch_forward(&x, Target::Alias(0), limit, lanes);
+        launch_forward(&input, Target::Alias(0), limit, lanes);
         return x;
     }
-    let output = empty_device_dtype(
-        x.client.clone(),
-        x.device.clone(),
-        x.meta.shape().clone(),
-        dtype,
-    );
-    launch_forward(&x, Target::Tensor(&output), limit, lanes);
-    output
+    let (output, result) = fresh_like(&x, flat_walk);
+    launch_forward(&input, Target::Tensor(&output), limit, lanes);
+    result
 }
 
 /// Backward from the forward's output: `grad` where `output != 0` (NaN included), `+0` where
@@ -200,39 +185,25 @@ fn backward(output: CubeTensor, grad: CubeTensor) -> CubeTensor {
     let grad_in_place = grad.can_mut() && grad.is_nonoverlapping();
     let output_in_place = output.can_mut() && output.is_nonoverlapping();
 
-    // Same layout, both filling their buffers: pair the buffers element by element.
-    if fills_buffer(&output) && fills_buffer(&grad) && *output.meta == *grad.meta {
-        let (y, g) = (flat(&output), flat(&grad));
-        if grad_in_place {
-            launch_backward(&y, &g, Target::Alias(1), lanes);
-            return grad;
-        }
-        if output_in_place {
-            launch_backward(&y, &g, Target::Alias(0), lanes);
-            return output;
-        }
-        let (fresh, result) = fresh_like(&grad);
-        launch_backward(&y, &g, Target::Tensor(&fresh), lanes);
-        return result;
-    }
-
-    // Any other pair of layouts: walk both in logical order.
+    // Same layout, both filling their buffers: pair the buffers element by element. Any other
+    // pair of layouts: walk both in logical order.
+    let flat_walk = fills_buffer(&output) && fills_buffer(&grad) && *output.meta == *grad.meta;
+    let (y, g) = if flat_walk {
+        (flat(&output), flat(&grad))
+    } else {
+        (output.clone(), grad.clone())
+    };
     if grad_in_place {
-        launch_backward(&output, &grad, Target::Alias(1), lanes);
+        launch_backward(&y, &g, Target::Alias(1), lanes);
         return grad;
     }
     if output_in_place {
-        launch_backward(&output, &grad, Target::Alias(0), lanes);
+        launch_backward(&y, &g, Target::Alias(0), lanes);
         return output;
     }
-    let fresh = empty_device_dtype(
-        grad.client.clone(),
-        grad.device.clone(),
-        grad.meta.shape().clone(),
-        dtype,
-    );
-    launch_backward(&output, &grad, Target::Tensor(&fresh), lanes);
-    fresh
+    let (fresh, result) = fresh_like(&grad, flat_walk);
+    launch_backward(&y, &g, Target::Tensor(&fresh), lanes);
+    result
 }
 
 /// Whether the tensor's elements are exactly the elements of the range its handle binds: no
@@ -254,9 +225,20 @@ fn flat(tensor: &CubeTensor) -> CubeTensor {
     )
 }
 
-/// A fresh buffer the size of `like`'s elements: as a flat tensor for the kernel to write, and
-/// as the result, which carries `like`'s shape and strides.
-fn fresh_like(like: &CubeTensor) -> (CubeTensor, CubeTensor) {
+/// A fresh buffer for a result shaped like `like`: the tensor the kernel writes, and the result.
+///
+/// For a flat walk the kernel writes a flat view of the buffer and the result carries `like`'s
+/// shape and strides; otherwise both are one contiguous tensor of `like`'s shape.
+fn fresh_like(like: &CubeTensor, flat_walk: bool) -> (CubeTensor, CubeTensor) {
+    if !flat_walk {
+        let output = empty_device_dtype(
+            like.client.clone(),
+            like.device.clone(),
+            like.meta.shape().clone(),
+            like.dtype,
+        );
+        return (output.clone(), output);
+    }
     let handle = like
         .client
         .empty(like.meta.num_elements() * like.dtype.size());
