@@ -94,3 +94,47 @@ fn unfused_strided_input_matches_flex() {
     let expected = crate::common::to_bits(burn_hardshrink::hardshrink(flex, 0.5));
     assert_eq!(ours, expected);
 }
+
+#[test]
+fn unfused_sliced_views_match_flex() {
+    use burn::backend::Dispatch;
+    use burn::tensor::{Slice, Tensor};
+    let Some(device) = cube_device() else { return };
+    // Columns 3..35 of a 33 × 40 matrix do not fill their buffer: the kernels walk them in
+    // logical order through the strides, forward and backward.
+    let values = |seed: usize| -> TensorData {
+        let v: Vec<f32> = (0..33 * 40)
+            .map(|i| (((i + seed) * 53 % 97) as f32 - 48.0) / 40.0)
+            .collect();
+        TensorData::new(v, [33, 40])
+    };
+    let columns = [Slice::new(0, None, 1), Slice::new(3, Some(35), 1)];
+    let gpu =
+        |data: TensorData| Unfused::float_slice(Unfused::float_from_data(data, &device), &columns);
+    let cpu = |data: TensorData| Tensor::<2>::from_data(data, &Device::flex()).slice(columns);
+
+    let ours = read::<Unfused>(<Unfused as HardshrinkBackend>::hardshrink(
+        gpu(values(0)),
+        0.5,
+    ));
+    let expected = crate::common::to_bits(burn_hardshrink::hardshrink(cpu(values(0)), 0.5));
+    assert_eq!(ours, expected, "forward");
+
+    // The backward op on a sliced output and gradient (the output holds zeros and kept values).
+    let output =
+        burn_hardshrink::hardshrink(Tensor::<2>::from_data(values(0), &Device::flex()), 0.5)
+            .into_data();
+    let ours = read::<Unfused>(<Unfused as HardshrinkBackend>::hardshrink_backward(
+        gpu(output.clone()),
+        gpu(values(7)),
+    ));
+    let expected = <Dispatch as HardshrinkBackend>::hardshrink_backward(
+        cpu(output).into_dispatch(),
+        cpu(values(7)).into_dispatch(),
+    );
+    assert_eq!(
+        ours,
+        crate::common::to_bits(Tensor::<2>::from_dispatch(expected)),
+        "backward"
+    );
+}
