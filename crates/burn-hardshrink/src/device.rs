@@ -1,22 +1,150 @@
-//! Naming a device from a string, for command lines and config files.
+//! Naming a device, for command lines and config files.
 //!
-//! `cpu` is Burn's recommended CPU backend (Flex); `flex` and `ndarray` name the two CPU
-//! backends this crate has kernels for. The GPU names open Burn's CubeCL backend through the
-//! runtime of the same Cargo feature: `wgpu` (the platform's default graphics API), `vulkan`,
-//! `metal` (wgpu pinned to that API) and `cuda`. A name whose feature is off returns
-//! [`DeviceError::NotCompiled`]; a GPU that cannot be opened (no adapter, no driver) returns
-//! [`DeviceError::Unavailable`]: never a panic in a worker thread.
+//! [`DeviceName`] is the one table of names: `cpu` is Burn's recommended CPU backend (Flex);
+//! `flex` and `ndarray` name the two CPU backends this crate has kernels for. The GPU names open
+//! Burn's CubeCL backend through the runtime of the same Cargo feature: `wgpu` (the platform's
+//! default graphics API), `vulkan`, `metal` (wgpu pinned to that API) and `cuda`. A name whose
+//! feature is off returns [`DeviceError::NotCompiled`]; a GPU that cannot be opened (no adapter,
+//! no driver) returns [`DeviceError::Unavailable`]: never a panic in a worker thread.
 
 use burn::tensor::Device;
 use core::fmt;
+use core::str::FromStr;
 
-/// Every name [`device_from_name`] recognises, in the order the help text lists them.
-pub const DEVICE_NAMES: [&str; 7] = ["cpu", "flex", "ndarray", "wgpu", "vulkan", "cuda", "metal"];
+/// A device this crate can open by name.
+///
+/// It parses from its lower-case name (`"cpu".parse()`), prints as it, and (de)serialises as
+/// it; with the `clap` feature it is a [`clap::ValueEnum`], so a command line lists the names.
+///
+/// ```
+/// use burn_hardshrink::DeviceName;
+///
+/// let name: DeviceName = " CPU ".parse().unwrap();
+/// assert_eq!(name, DeviceName::Cpu);
+/// let device = name.open().unwrap().autodiff();
+/// # let _ = device;
+/// assert!("tpu".parse::<DeviceName>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceName {
+    /// Burn's recommended CPU backend (Flex).
+    Cpu,
+    /// Burn's Flex CPU backend.
+    Flex,
+    /// Burn's NdArray CPU backend.
+    Ndarray,
+    /// Burn's GPU backend on wgpu, through the platform's default graphics API.
+    Wgpu,
+    /// Burn's GPU backend on wgpu, through Vulkan.
+    Vulkan,
+    /// Burn's GPU backend on CUDA.
+    Cuda,
+    /// Burn's GPU backend on wgpu, through Metal.
+    Metal,
+}
+
+impl DeviceName {
+    /// Every name, in the order help texts list them.
+    pub const ALL: [Self; 7] = [
+        Self::Cpu,
+        Self::Flex,
+        Self::Ndarray,
+        Self::Wgpu,
+        Self::Vulkan,
+        Self::Cuda,
+        Self::Metal,
+    ];
+
+    /// The name as it is written.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Flex => "flex",
+            Self::Ndarray => "ndarray",
+            Self::Wgpu => "wgpu",
+            Self::Vulkan => "vulkan",
+            Self::Cuda => "cuda",
+            Self::Metal => "metal",
+        }
+    }
+
+    /// Whether this build has the backend (its Cargo feature is on).
+    pub const fn is_compiled(self) -> bool {
+        match self {
+            Self::Cpu | Self::Flex => cfg!(feature = "flex"),
+            Self::Ndarray => cfg!(feature = "ndarray"),
+            Self::Wgpu => cfg!(feature = "wgpu"),
+            Self::Vulkan => cfg!(feature = "vulkan"),
+            Self::Cuda => cfg!(feature = "cuda"),
+            Self::Metal => cfg!(feature = "metal"),
+        }
+    }
+
+    /// Opens the device, without gradient tracking (call `.autodiff()` on it to train).
+    ///
+    /// A GPU runtime is set up once per process: the first answer is kept and reused.
+    // NdArray is deprecated in Burn 0.22 in favour of Flex, but still supported.
+    #[allow(deprecated)]
+    pub fn open(self) -> Result<Device, DeviceError> {
+        let not_compiled = || DeviceError::NotCompiled {
+            name: self.as_str().to_string(),
+            available: available_devices(),
+        };
+        if !self.is_compiled() {
+            return Err(not_compiled());
+        }
+        match self {
+            #[cfg(feature = "flex")]
+            Self::Cpu | Self::Flex => Ok(Device::flex()),
+            #[cfg(feature = "ndarray")]
+            Self::Ndarray => Ok(Device::ndarray()),
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu | Self::Vulkan | Self::Metal => open_wgpu(self),
+            #[cfg(feature = "cuda")]
+            Self::Cuda => match Device::enumerate(burn::tensor::DeviceType::Cuda)
+                .into_vec()
+                .into_iter()
+                .next()
+            {
+                Some(device) => Ok(device),
+                None => Err(DeviceError::Unavailable {
+                    name: self.as_str().to_string(),
+                    reason: "no CUDA device or driver found".into(),
+                }),
+            },
+            #[allow(unreachable_patterns)]
+            _ => Err(not_compiled()),
+        }
+    }
+}
+
+impl fmt::Display for DeviceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeviceName {
+    type Err = DeviceError;
+
+    /// Case-insensitive, surrounding spaces ignored.
+    fn from_str(name: &str) -> Result<Self, DeviceError> {
+        let key = name.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|known| known.as_str() == key)
+            .ok_or_else(|| DeviceError::Unknown {
+                name: name.to_string(),
+            })
+    }
+}
 
 /// Why a device name could not be turned into a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceError {
-    /// The name is not one of [`DEVICE_NAMES`].
+    /// The name is not one of [`DeviceName::ALL`].
     Unknown {
         /// The name that was asked for.
         name: String,
@@ -40,12 +168,15 @@ pub enum DeviceError {
 impl fmt::Display for DeviceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unknown { name } => write!(
-                f,
-                "unknown device `{name}`: expected one of {} (this build opens {})",
-                DEVICE_NAMES.join(", "),
-                available_devices().join(", ")
-            ),
+            Self::Unknown { name } => {
+                let all: Vec<_> = DeviceName::ALL.iter().map(|d| d.as_str()).collect();
+                write!(
+                    f,
+                    "unknown device `{name}`: expected one of {} (this build opens {})",
+                    all.join(", "),
+                    available_devices().join(", ")
+                )
+            }
             Self::NotCompiled { name, available } => write!(
                 f,
                 "device `{name}` is not built in: enable burn-hardshrink's `{name}` feature \
@@ -69,35 +200,26 @@ impl std::error::Error for DeviceError {}
 /// assert!(burn_hardshrink::available_devices().contains(&"cpu"));
 /// ```
 pub fn available_devices() -> Vec<&'static str> {
-    let mut names = Vec::new();
-    if cfg!(feature = "flex") {
-        names.extend(["cpu", "flex"]);
-    }
-    if cfg!(feature = "ndarray") {
-        names.push("ndarray");
-    }
-    if cfg!(feature = "wgpu") {
-        names.push("wgpu");
-    }
-    if cfg!(feature = "vulkan") {
-        names.push("vulkan");
-    }
-    if cfg!(feature = "metal") {
-        names.push("metal");
-    }
-    if cfg!(feature = "cuda") {
-        names.push("cuda");
-    }
-    names
+    DeviceName::ALL
+        .into_iter()
+        .filter(|d| d.is_compiled())
+        .map(DeviceName::as_str)
+        .collect()
 }
 
-/// A wgpu runtime can be set up once per process: the first answer is kept and reused.
+/// Opens the wgpu device a name stands for, once per name and process.
 #[cfg(feature = "wgpu")]
-fn open_wgpu(
-    name: &str,
-    slot: &'static std::sync::OnceLock<Result<Device, String>>,
-    api: Option<burn::tensor::wgpu::WgpuBackend>,
-) -> Result<Device, DeviceError> {
+fn open_wgpu(name: DeviceName) -> Result<Device, DeviceError> {
+    use burn::tensor::wgpu::WgpuBackend;
+    use std::sync::OnceLock;
+    // One slot per wgpu name: `wgpu` (the platform's API), `vulkan`, `metal`.
+    static SLOTS: [OnceLock<Result<Device, String>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let (slot, api) = match name {
+        DeviceName::Vulkan => (&SLOTS[1], Some(WgpuBackend::Vulkan)),
+        DeviceName::Metal => (&SLOTS[2], Some(WgpuBackend::Metal)),
+        _ => (&SLOTS[0], None),
+    };
     slot.get_or_init(|| {
         let options = Device::wgpu_options();
         // No API named: the runtime picks the platform's (Vulkan first on Linux).
@@ -109,12 +231,13 @@ fn open_wgpu(
     })
     .clone()
     .map_err(|reason| DeviceError::Unavailable {
-        name: name.to_string(),
+        name: name.as_str().to_string(),
         reason,
     })
 }
 
-/// Opens the device a name stands for (case-insensitive, surrounding spaces ignored).
+/// Opens the device a name stands for (case-insensitive, surrounding spaces ignored): the
+/// string form of [`DeviceName::open`].
 ///
 /// The device comes without gradient tracking; call `.autodiff()` on it to train.
 ///
@@ -125,54 +248,8 @@ fn open_wgpu(
 /// # let _ = device;
 /// assert!(matches!(device_from_name("tpu"), Err(DeviceError::Unknown { .. })));
 /// ```
-// NdArray is deprecated in Burn 0.22 in favour of Flex, but still supported.
-#[allow(deprecated)]
 pub fn device_from_name(name: &str) -> Result<Device, DeviceError> {
-    let key = name.trim().to_ascii_lowercase();
-    match key.as_str() {
-        #[cfg(feature = "flex")]
-        "cpu" | "flex" => Ok(Device::flex()),
-        #[cfg(feature = "ndarray")]
-        "ndarray" => Ok(Device::ndarray()),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => {
-            static SLOT: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
-            open_wgpu("wgpu", &SLOT, None)
-        }
-        #[cfg(feature = "vulkan")]
-        "vulkan" => {
-            static SLOT: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
-            open_wgpu(
-                "vulkan",
-                &SLOT,
-                Some(burn::tensor::wgpu::WgpuBackend::Vulkan),
-            )
-        }
-        #[cfg(feature = "metal")]
-        "metal" => {
-            static SLOT: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
-            open_wgpu("metal", &SLOT, Some(burn::tensor::wgpu::WgpuBackend::Metal))
-        }
-        #[cfg(feature = "cuda")]
-        "cuda" => match Device::enumerate(burn::tensor::DeviceType::Cuda)
-            .into_vec()
-            .into_iter()
-            .next()
-        {
-            Some(device) => Ok(device),
-            None => Err(DeviceError::Unavailable {
-                name: key.clone(),
-                reason: "no CUDA device or driver found".into(),
-            }),
-        },
-        known if DEVICE_NAMES.contains(&known) => Err(DeviceError::NotCompiled {
-            name: key.clone(),
-            available: available_devices(),
-        }),
-        _ => Err(DeviceError::Unknown {
-            name: name.to_string(),
-        }),
-    }
+    name.parse::<DeviceName>()?.open()
 }
 
 #[cfg(test)]
@@ -193,5 +270,15 @@ mod tests {
         }
         let err = device_from_name("gpu0").unwrap_err();
         assert!(err.to_string().contains("expected one of cpu"), "{err}");
+    }
+
+    #[test]
+    fn names_round_trip_through_text_and_json() {
+        for name in DeviceName::ALL {
+            assert_eq!(name.as_str().parse::<DeviceName>().unwrap(), name);
+            let json = serde_json::to_string(&name).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<DeviceName>(&json).unwrap(), name);
+        }
     }
 }

@@ -15,7 +15,8 @@
 //!   per feature, with a choice of [`ThresholdEstimator`] for its pseudo-gradient.
 //! - [`HardshrinkBackend`], [`LearnedHardshrinkBackend`]: the backend extensions with the
 //!   forward and backward ops.
-//! - [`device_from_name`]: a device from a name such as `cpu` or `ndarray`, for command lines.
+//! - [`DeviceName`] / [`device_from_name`]: a device from a name such as `cpu` or `ndarray`, for
+//!   command lines and config files.
 //! - [`kernels`]: the one-pass CPU kernels behind the NdArray and Flex ops.
 //!
 //! The band is closed and gives `+0`; NaN passes forward and passes its gradient backward; λ is
@@ -61,7 +62,7 @@ pub mod kernels;
 mod module;
 pub mod ops;
 
-pub use device::{DEVICE_NAMES, DeviceError, available_devices, device_from_name};
+pub use device::{DeviceError, DeviceName, available_devices, device_from_name};
 pub use error::HardshrinkError;
 pub use functional::{
     hardshrink, hardshrink_composed, learned_hardshrink, learned_hardshrink_composed,

@@ -1,7 +1,11 @@
 //! The run's configuration: defaults, presets, JSON, and the checks that reject bad values.
 
 use crate::error::Error;
+use burn::lr_scheduler::LrSchedulerConfig;
+use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
+use burn_hardshrink::DeviceName;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// Everything that defines a run. Saved as `config.json` in the run directory; `--config FILE`
 /// reads the same format (missing fields take their defaults, unknown fields are an error).
@@ -20,7 +24,7 @@ pub struct RunConfig {
     pub layers: usize,
     /// Training steps (one fresh batch each).
     pub steps: usize,
-    /// Samples per training batch.
+    /// Samples per training step.
     pub batch: usize,
     /// Adam's learning rate before the drops (×0.2 from 60% of the steps, ×0.02 from 85%).
     pub learning_rate: f64,
@@ -30,20 +34,20 @@ pub struct RunConfig {
     pub test_seed: u64,
     /// Test samples (every method is scored on the same set).
     pub test_samples: usize,
-    /// Validation samples the baselines choose their thresholds on.
+    /// Validation samples: scored after every epoch, and the baselines choose their
+    /// thresholds on them.
     pub validation_samples: usize,
     /// Keep the thresholds at `λ_k = 0.5·0.8^k` instead of learning them.
     pub fixed_thresholds: bool,
     /// Width of the kernel estimator's window around each learned threshold.
     pub bandwidth: f64,
-    /// Evaluate on the test set every this many steps.
-    pub eval_every: usize,
-    /// Write a checkpoint every this many steps (and at the end).
+    /// Steps per epoch: validation and a checkpoint after each.
     pub checkpoint_every: usize,
-    /// Record the training loss every this many steps.
-    pub log_every: usize,
-    /// Device name: `cpu`, `flex`, `ndarray` (and GPU names where built in).
-    pub device: String,
+    /// The device to train on.
+    pub device: DeviceName,
+    /// Train data-parallel on these devices instead (each takes an equal share of every
+    /// step's batch, and their gradients are summed); empty for `device` alone.
+    pub devices: Vec<DeviceName>,
 }
 
 impl Default for RunConfig {
@@ -63,16 +67,15 @@ impl Default for RunConfig {
             validation_samples: 1000,
             fixed_thresholds: false,
             bandwidth: 0.1,
-            eval_every: 1000,
             checkpoint_every: 500,
-            log_every: 50,
-            device: "cpu".into(),
+            device: DeviceName::Cpu,
+            devices: Vec::new(),
         }
     }
 }
 
 /// Named problem sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
     /// m = 64, n = 128.
     Default,
@@ -81,18 +84,6 @@ pub enum Preset {
 }
 
 impl Preset {
-    /// The names `--preset` accepts.
-    pub const NAMES: [&'static str; 2] = ["default", "large"];
-
-    /// Parses a preset name.
-    pub fn from_name(name: &str) -> Result<Self, Error> {
-        match name {
-            "default" => Ok(Self::Default),
-            "large" => Ok(Self::Large),
-            other => Err(Error::config("preset", other, "one of default, large")),
-        }
-    }
-
     /// Applies the preset's problem size.
     pub fn apply(self, config: &mut RunConfig) {
         (config.m, config.n) = match self {
@@ -104,29 +95,34 @@ impl Preset {
 
 impl RunConfig {
     /// Reads a JSON config; the error names the file and the offending field.
-    pub fn from_json(text: &str, origin: &str) -> Result<Self, Error> {
+    pub fn from_json(text: &str, origin: &Path) -> Result<Self, Error> {
         let fail = |reason: String| Error::ConfigFile {
-            path: origin.into(),
+            path: origin.to_path_buf(),
             reason,
         };
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
-        // serde's type errors give a line and column but not the field: try the fields one at a
-        // time first, so a bad value is reported by name.
-        if let Some(fields) = value.as_object() {
-            for (name, field) in fields {
-                let alone = serde_json::json!({ name.as_str(): field });
-                if let Err(e) = serde_json::from_value::<Self>(alone) {
-                    return Err(fail(format!("field `{name}`: {e}")));
-                }
+        let mut json = serde_json::Deserializer::from_str(text);
+        let config: Self = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            match e.path().to_string().as_str() {
+                "." => fail(e.inner().to_string()),
+                field => fail(format!("field `{field}`: {}", e.inner())),
             }
-        }
-        serde_json::from_value(value).map_err(|e| fail(e.to_string()))
+        })?;
+        json.end().map_err(|e| fail(e.to_string()))?;
+        Ok(config)
     }
 
     /// The config as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a config always serialises")
+    }
+
+    /// The devices training runs on: `devices`, or `device` alone.
+    pub fn training_devices(&self) -> Vec<DeviceName> {
+        if self.devices.is_empty() {
+            vec![self.device]
+        } else {
+            self.devices.clone()
+        }
     }
 
     /// Checks every field; the first bad one is returned, named, with what is allowed.
@@ -153,6 +149,7 @@ impl RunConfig {
         at_most("batch", self.batch, 1 << 20)?;
         at_most("test_samples", self.test_samples, 1 << 20)?;
         at_most("validation_samples", self.validation_samples, 1 << 20)?;
+        at_most("steps", self.steps, 1 << 32)?;
         if self.m * self.n > 1 << 26 {
             return Err(Error::config(
                 "m",
@@ -198,24 +195,28 @@ impl RunConfig {
                 "a finite number > 0",
             ));
         }
-        positive("eval_every", self.eval_every)?;
         positive("checkpoint_every", self.checkpoint_every)?;
-        positive("log_every", self.log_every)?;
-        burn_hardshrink::device_from_name(&self.device).map_err(Error::Device)?;
+        let devices = self.training_devices();
+        if !self.batch.is_multiple_of(devices.len()) {
+            return Err(Error::config(
+                "batch",
+                self.batch,
+                &format!(
+                    "a multiple of the number of devices ({}), so each takes an equal share",
+                    devices.len()
+                ),
+            ));
+        }
+        for device in devices {
+            device.open()?;
+        }
         Ok(())
     }
 
-    /// The learning rate at `step`: the base rate, ×0.2 from 60% of the steps, ×0.02 from 85%.
-    pub fn learning_rate_at(&self, step: usize) -> f64 {
-        let progress = step as f64 / self.steps as f64;
-        let factor = if progress < 0.6 {
-            1.0
-        } else if progress < 0.85 {
-            0.2
-        } else {
-            0.02
-        };
-        self.learning_rate * factor
+    /// The learning-rate schedule, in optimizer steps: the base rate, ×0.2 from 60% of the steps,
+    /// ×0.02 from 85%.
+    pub fn lr_schedule(&self) -> SequentialLrSchedulerConfig {
+        schedule(self.learning_rate, self.steps)
     }
 
     /// The fixed threshold schedule `λ_k = 0.5·0.8^k` (also the learned thresholds' start).
@@ -224,6 +225,30 @@ impl RunConfig {
             .map(|k| 0.5 * 0.8f64.powi(k as i32))
             .collect()
     }
+
+    /// Epochs of `checkpoint_every` steps (the last one may be shorter).
+    pub fn epochs(&self) -> usize {
+        self.steps.div_ceil(self.checkpoint_every)
+    }
+}
+
+/// `rate` for the first 60% of `steps`, `0.2·rate` to 85%, `0.02·rate` after: a Burn sequential
+/// schedule of constant parts whose milestones are the first step of each part.
+pub fn schedule(rate: f64, steps: usize) -> SequentialLrSchedulerConfig {
+    // The first step index s with s / steps >= the fraction.
+    let from = |percent: usize| (percent * steps).div_ceil(100);
+    let mut parts = vec![LrSchedulerConfig::Constant(rate)];
+    let mut milestones = Vec::new();
+    for (percent, factor) in [(60, 0.2), (85, 0.02)] {
+        let start = from(percent);
+        // A part that would start where the previous one does (a run of a step or two) is
+        // skipped: Burn's milestones must increase strictly.
+        if start > milestones.last().copied().unwrap_or(0) {
+            milestones.push(start);
+            parts.push(LrSchedulerConfig::Constant(rate * factor));
+        }
+    }
+    SequentialLrSchedulerConfig::new(parts, milestones)
 }
 
 #[cfg(test)]
@@ -234,42 +259,54 @@ mod tests {
     fn defaults_are_valid_and_round_trip_through_json() {
         let config = RunConfig::default();
         config.validate().unwrap();
+        let here = Path::new("x");
         assert_eq!(
-            RunConfig::from_json(&config.to_json(), "x").unwrap(),
+            RunConfig::from_json(&config.to_json(), here).unwrap(),
             config
         );
         // Missing fields take their defaults.
-        let partial = RunConfig::from_json(r#"{"layers": 4}"#, "x").unwrap();
+        let partial = RunConfig::from_json(r#"{"layers": 4}"#, here).unwrap();
         assert_eq!(partial.layers, 4);
         assert_eq!(partial.n, 128);
     }
 
     #[test]
     fn learning_rate_drops_at_60_and_85_percent() {
-        let config = RunConfig {
-            steps: 100,
-            ..RunConfig::default()
-        };
-        assert_eq!(config.learning_rate_at(59), 1e-3);
-        assert_eq!(config.learning_rate_at(60), 1e-3 * 0.2);
-        assert_eq!(config.learning_rate_at(84), 1e-3 * 0.2);
-        assert_eq!(config.learning_rate_at(85), 1e-3 * 0.02);
+        let mut scheduler = schedule(1e-3, 100).init().unwrap();
+        let rates: Vec<f64> = (0..100).map(|_| scheduler.step().base()).collect();
+        assert_eq!(rates[59], 1e-3);
+        assert_eq!(rates[60], 1e-3 * 0.2);
+        assert_eq!(rates[84], 1e-3 * 0.2);
+        assert_eq!(rates[85], 1e-3 * 0.02);
+        assert_eq!(rates[99], 1e-3 * 0.02);
+        // Runs too short for three parts still get a valid schedule.
+        for steps in 1..5 {
+            schedule(1e-3, steps).init().unwrap();
+        }
     }
 
     #[test]
     fn config_file_errors_name_the_field() {
-        let err = RunConfig::from_json(r#"{"layers": -1}"#, "c.json")
+        let file = Path::new("c.json");
+        let err = RunConfig::from_json(r#"{"layers": -1}"#, file)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("field `layers`") && err.contains("c.json"),
             "{err}"
         );
-        let err = RunConfig::from_json(r#"{"colour": 1}"#, "c.json")
+        let err = RunConfig::from_json(r#"{"device": "tpu"}"#, file)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("field `device`") && err.contains("tpu"),
+            "{err}"
+        );
+        let err = RunConfig::from_json(r#"{"colour": 1}"#, file)
             .unwrap_err()
             .to_string();
         assert!(err.contains("colour"), "{err}");
-        let err = RunConfig::from_json("{", "c.json").unwrap_err().to_string();
+        let err = RunConfig::from_json("{", file).unwrap_err().to_string();
         assert!(err.contains("c.json"), "{err}");
     }
 
@@ -291,17 +328,19 @@ mod tests {
                 .to_string()
                 .contains("`snr_db`")
         );
+        let uneven = RunConfig {
+            batch: 127,
+            devices: vec![DeviceName::Cpu, DeviceName::Cpu],
+            ..RunConfig::default()
+        };
+        let err = uneven.validate().unwrap_err().to_string();
+        assert!(err.contains("`batch`") && err.contains("(2)"), "{err}");
     }
 
     #[test]
     fn presets_set_the_problem_size() {
         let mut config = RunConfig::default();
-        Preset::from_name("large").unwrap().apply(&mut config);
+        Preset::Large.apply(&mut config);
         assert_eq!((config.m, config.n), (250, 500));
-        let err = Preset::from_name("huge").unwrap_err().to_string();
-        assert!(
-            err.contains("preset") && err.contains("default, large"),
-            "{err}"
-        );
     }
 }

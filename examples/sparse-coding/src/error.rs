@@ -2,13 +2,13 @@
 //! what would be accepted.
 
 use burn_hardshrink::DeviceError;
-use core::fmt;
 use std::path::PathBuf;
 
 /// What can stop a run.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A config field with a value outside what it allows.
+    #[error("invalid `{field}` = {value}: must be {allowed}")]
     Config {
         /// The field's name, as in `config.json`.
         field: &'static str,
@@ -18,6 +18,7 @@ pub enum Error {
         allowed: String,
     },
     /// A config file that is not valid JSON for [`RunConfig`](crate::RunConfig).
+    #[error("config file {}: {reason}", path.display())]
     ConfigFile {
         /// The file.
         path: PathBuf,
@@ -25,28 +26,43 @@ pub enum Error {
         reason: String,
     },
     /// A device name that cannot be opened.
-    Device(DeviceError),
+    #[error("invalid `device`: {0}")]
+    Device(#[from] DeviceError),
     /// A run directory or checkpoint that is missing, incomplete or unreadable.
+    #[error("cannot resume from {}: {reason}", path.display())]
     Checkpoint {
         /// The file or directory.
         path: PathBuf,
         /// What is wrong with it.
         reason: String,
     },
-    /// Command-line options that cannot go together.
+    /// Options that cannot go together, or a run that cannot go on.
+    #[error("{0}")]
     Usage(String),
+    /// Training stopped on an error (a diverged loss, a device failure).
+    #[error("training failed: {0}")]
+    Training(String),
     /// Reading or writing a run file failed.
+    #[error("{}: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// Drawing a chart failed.
+    #[error("cannot draw {}: {reason}", path.display())]
+    Plot {
+        /// The chart's file.
+        path: PathBuf,
+        /// What the plotting library reported.
+        reason: String,
+    },
 }
 
 impl Error {
     /// A bad config value.
-    pub fn config(field: &'static str, value: impl fmt::Display, allowed: &str) -> Self {
+    pub fn config(field: &'static str, value: impl std::fmt::Display, allowed: &str) -> Self {
         Self::Config {
             field,
             value: value.to_string(),
@@ -61,33 +77,10 @@ impl Error {
     }
 
     /// A bad checkpoint or run directory.
-    pub fn checkpoint(path: impl Into<PathBuf>, reason: impl fmt::Display) -> Self {
+    pub fn checkpoint(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
         Self::Checkpoint {
             path: path.into(),
             reason: reason.to_string(),
         }
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Config {
-                field,
-                value,
-                allowed,
-            } => write!(f, "invalid `{field}` = {value}: must be {allowed}"),
-            Self::ConfigFile { path, reason } => {
-                write!(f, "config file {}: {reason}", path.display())
-            }
-            Self::Device(e) => write!(f, "invalid `device`: {e}"),
-            Self::Checkpoint { path, reason } => {
-                write!(f, "cannot resume from {}: {reason}", path.display())
-            }
-            Self::Usage(message) => f.write_str(message),
-            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for Error {}

@@ -1,5 +1,6 @@
 #![warn(missing_docs)]
-//! Sparse coding with learned iterative hard thresholding (LISTA-style unfolding of IHT).
+//! Sparse coding with learned iterative hard thresholding (LISTA-style unfolding of IHT),
+//! trained with burn-train.
 //!
 //! Recover sparse codes `x ∈ Rⁿ` from `y = A x + noise` with a network of `K` layers
 //!
@@ -11,6 +12,13 @@
 //! [`burn_hardshrink::LearnedHardshrink`]), and compare it with ISTA, FISTA and IHT run for as
 //! many iterations. [`run`] does everything the command line does.
 //!
+//! - [`problem`]: the dictionary and the samples, each a pure function of its seed and index.
+//! - [`data`]: burn-train's data loaders (fresh samples every step, a fixed validation set).
+//! - [`model`]: the unfolded network, with its training and validation steps.
+//! - [`metrics`]: NMSE and support scores, on the host and as burn-train metrics.
+//! - [`training`]: the burn-train launch; [`checkpoint`]: crash-safe checkpoints and resume.
+//! - [`baselines`]: ISTA, FISTA, IHT; [`results`], [`plot`]: what a run leaves behind.
+//!
 //! ```no_run
 //! use sparse_coding::{RunConfig, RunOptions, run};
 //!
@@ -19,18 +27,19 @@
 //! ```
 
 pub mod baselines;
+pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod error;
-pub mod font;
 pub mod metrics;
 pub mod model;
 pub mod plot;
 pub mod problem;
-pub mod progress;
-pub mod rng;
-pub mod rundir;
-pub mod train;
+pub mod results;
+pub mod run;
+pub mod training;
 
 pub use config::{Preset, RunConfig};
 pub use error::Error;
-pub use train::{Outcome, Results, RunOptions, resume, run};
+pub use results::Results;
+pub use run::{Outcome, RunOptions, resume, run};

@@ -1,6 +1,8 @@
 //! Command line of the sparse-coding example; everything else lives in the library.
 
+use burn_hardshrink::DeviceName;
 use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use sparse_coding::{Error, Outcome, Preset, RunConfig, RunOptions, resume, run};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,16 +10,21 @@ use std::process::ExitCode;
 /// Learned iterative hard thresholding against ISTA, FISTA and IHT on synthetic sparse codes.
 ///
 /// Options override the preset, which overrides `--config`'s file, which overrides the
-/// defaults. A run writes its config, checkpoints, metrics, results and plots to `--out`.
+/// defaults. A run writes its config, checkpoints, metric logs, results and plots to `--out`.
+/// On a terminal it shows burn-train's dashboard; into a file or pipe, plain progress lines.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {
-    /// Device: cpu, flex, ndarray (GPU names where built in).
-    #[arg(long)]
-    device: Option<String>,
+    /// Device to train on.
+    #[arg(long, value_enum)]
+    device: Option<DeviceName>,
+    /// Train data-parallel on these devices (comma-separated), each on an equal share of
+    /// every batch.
+    #[arg(long, value_enum, value_delimiter = ',', conflicts_with = "device")]
+    devices: Option<Vec<DeviceName>>,
     /// Problem size: default (m = 64, n = 128) or large (m = 250, n = 500).
-    #[arg(long)]
-    preset: Option<String>,
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// Training steps.
     #[arg(long)]
     steps: Option<usize>,
@@ -37,12 +44,12 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Continue the run in DIR from its newest checkpoint (only --device may be given too).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "steps", "layers", "snr", "seed", "fixed_thresholds", "config", "out"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "steps", "layers", "snr", "seed", "fixed_thresholds", "config", "out", "devices"])]
     resume: Option<PathBuf>,
     /// Run directory (default: runs/sparse-coding-<date>-<time>).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// No progress bar.
+    /// Print only the final table (and errors).
     #[arg(long)]
     quiet: bool,
 }
@@ -51,12 +58,12 @@ fn build_config(cli: &Cli) -> Result<RunConfig, Error> {
     let mut config = match &cli.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-            RunConfig::from_json(&text, &path.display().to_string())?
+            RunConfig::from_json(&text, path)?
         }
         None => RunConfig::default(),
     };
-    if let Some(name) = &cli.preset {
-        Preset::from_name(name)?.apply(&mut config);
+    if let Some(preset) = cli.preset {
+        preset.apply(&mut config);
     }
     if let Some(steps) = cli.steps {
         config.steps = steps;
@@ -73,44 +80,52 @@ fn build_config(cli: &Cli) -> Result<RunConfig, Error> {
     if cli.fixed_thresholds {
         config.fixed_thresholds = true;
     }
-    if let Some(device) = &cli.device {
-        config.device = device.clone();
+    if let Some(device) = cli.device {
+        config.device = device;
+        config.devices.clear();
+    }
+    if let Some(devices) = &cli.devices {
+        config.devices = devices.clone();
     }
     Ok(config)
 }
 
 /// `runs/sparse-coding-YYYYMMDD-HHMMSS` (UTC).
 fn default_out() -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    PathBuf::from(format!(
-        "runs/sparse-coding-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    ))
+    let now = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    PathBuf::from(format!("runs/sparse-coding-{now}"))
+}
+
+/// clap's error on one line: its first line, plus the accepted values when it lists them.
+fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default().trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match error.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(values)) => {
+            format!("{first} (expected one of {})", values.join(", "))
+        }
+        _ => first.to_string(),
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     let options = RunOptions {
-        progress: !cli.quiet,
-        stop_after: None,
+        quiet: cli.quiet,
+        stop_after_epochs: None,
     };
     let result = match &cli.resume {
-        Some(dir) => resume(dir, cli.device.as_deref(), &options).map(|o| (o, dir.clone())),
+        Some(dir) => resume(dir, cli.device, &options).map(|o| (o, dir.clone())),
         None => build_config(&cli).and_then(|config| {
             let out = cli.out.clone().unwrap_or_else(default_out);
             run(&config, &out, &options).map(|o| (o, out))
@@ -119,18 +134,17 @@ fn main() -> ExitCode {
     match result {
         Ok((Outcome::Finished(results), out)) => {
             println!("{}", results.table());
-            println!(
-                "wall time {:.1} s; results, metrics, checkpoints and plots in {}",
-                results.wall_seconds,
-                out.display()
-            );
+            if !cli.quiet {
+                println!(
+                    "wall time {:.1} s; results, metrics, checkpoints and plots in {}",
+                    results.wall_seconds,
+                    out.display()
+                );
+            }
             ExitCode::SUCCESS
         }
-        Ok((Outcome::Stopped(step), out)) => {
-            println!(
-                "stopped after step {step}; continue with --resume {}",
-                out.display()
-            );
+        Ok((Outcome::Stopped, out)) => {
+            println!("training stopped; continue with --resume {}", out.display());
             ExitCode::SUCCESS
         }
         Err(error) => {

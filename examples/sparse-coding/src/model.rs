@@ -1,4 +1,4 @@
-//! Unfolded learned iterative hard thresholding.
+//! Unfolded learned iterative hard thresholding, and its training and validation steps.
 //!
 //! ```text
 //! x₀ = 0,   x_{k+1} = Hardshrink_{λ_k}( x_k + W_kᵀ (y − A x_k) ),   k = 0 … K−1
@@ -9,9 +9,13 @@
 //! [`LearnedHardshrink`] or held at the fixed schedule. Samples are rows, so in code the layer
 //! reads `x + (y − x Aᵀ) W`.
 
+use crate::data::SparseBatch;
+use crate::metrics::RecoveryInput;
 use crate::problem::Problem;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
+use burn::train::metric::{Adaptor, ItemLazy, LossInput};
+use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use burn_hardshrink::{
     Hardshrink, HardshrinkConfig, LearnedHardshrink, LearnedHardshrinkConfig, ThresholdEstimator,
 };
@@ -110,6 +114,18 @@ impl LearnedIht {
             })
             .collect()
     }
+
+    /// The loss and last-layer estimate for a batch.
+    fn recover(&self, batch: SparseBatch) -> RecoveryOutput {
+        let outputs = self.forward(batch.y, &batch.dictionary_t);
+        let loss = layer_averaged_mse(&outputs, &batch.x);
+        let estimate = outputs.into_iter().last().expect("at least one layer");
+        RecoveryOutput {
+            loss,
+            estimate,
+            target: batch.x,
+        }
+    }
 }
 
 /// The training loss: the mean squared error of every layer's output, averaged over layers.
@@ -120,4 +136,93 @@ pub fn layer_averaged_mse(outputs: &[Tensor<2>], target: &Tensor<2>) -> Tensor<1
         .reduce(|a, b| a + b)
         .expect("at least one layer");
     total / outputs.len() as f64
+}
+
+/// What a validation step hands to burn-train's metrics: the loss, the last layer's estimate and
+/// the truth.
+pub struct RecoveryOutput {
+    /// The loss of the batch.
+    pub loss: Tensor<1>,
+    /// The last layer's estimate, rows × n.
+    pub estimate: Tensor<2>,
+    /// The true codes, rows × n.
+    pub target: Tensor<2>,
+}
+
+impl ItemLazy for RecoveryOutput {
+    fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
+        // The metrics read from the tensors on their device, off the autodiff graph.
+        self.loss.device().flush()?;
+        Ok(Self {
+            loss: self.loss.without_autodiff(),
+            estimate: self.estimate.without_autodiff(),
+            target: self.target.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for RecoveryOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+impl Adaptor<RecoveryInput> for RecoveryOutput {
+    fn adapt(&self) -> RecoveryInput {
+        RecoveryInput {
+            estimate: self.estimate.clone(),
+            target: self.target.clone(),
+        }
+    }
+}
+
+/// What a training step hands to burn-train's metrics: the loss alone (the training metrics
+/// need nothing else, and every tensor handed over is one more the metric thread frees).
+pub struct LossOutput {
+    /// The loss of the batch.
+    pub loss: Tensor<1>,
+}
+
+impl ItemLazy for LossOutput {
+    fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(Self {
+            loss: self.loss.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for LossOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+impl TrainStep for LearnedIht {
+    type Input = SparseBatch;
+    type Output = LossOutput;
+
+    fn step(&self, batch: SparseBatch) -> TrainOutput<LossOutput> {
+        let share = batch.share;
+        let outputs = self.forward(batch.y, &batch.dictionary_t);
+        let loss = layer_averaged_mse(&outputs, &batch.x);
+        // On several devices each holds a share of the step's samples: scaled by it, their
+        // gradients sum to the gradient of the whole batch's loss.
+        let grads = if share == 1.0 {
+            loss.clone()
+        } else {
+            loss.clone() * share
+        }
+        .backward();
+        TrainOutput::new(self, grads, LossOutput { loss })
+    }
+}
+
+impl InferenceStep for LearnedIht {
+    type Input = SparseBatch;
+    type Output = RecoveryOutput;
+
+    fn step(&self, batch: SparseBatch) -> RecoveryOutput {
+        self.recover(batch)
+    }
 }

@@ -1,26 +1,42 @@
 //! The synthetic sparse-coding problem: `y = A x + noise` with a fixed random dictionary `A`.
+//!
+//! Every random number comes from a ChaCha8 generator keyed by `(seed, stream, index)`: the
+//! dictionary, each training sample, each validation and test sample has its own key, so any
+//! sample can be drawn alone, in any order, on any thread, and a resumed run draws exactly the
+//! batches an uninterrupted one draws.
 
 use crate::config::RunConfig;
-use crate::rng::Rng;
 use burn::tensor::{Device, Tensor, TensorData};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 
 /// Random streams, so the dictionary, training batches, validation and test sets never share
 /// numbers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
 pub enum Stream {
     /// The dictionary `A`.
     Dictionary = 1,
-    /// Training batch number `step`.
+    /// Training samples, indexed by `step · batch + row`.
     Train = 2,
-    /// The validation set the baselines pick their thresholds on.
+    /// The validation set (scored every epoch; the baselines pick their thresholds on it).
     Validation = 3,
     /// The test set (drawn from the test seed).
     Test = 4,
 }
 
-/// Added to a stream number for the noise of that stream's samples.
-const NOISE_STREAM_OFFSET: u64 = 1 << 32;
+/// The generator of one `(seed, stream, index)` key. Its ChaCha stream 0 draws the code and
+/// stream 1 the noise, so a noisy and a noiseless set share their codes.
+fn generator(seed: u64, stream: Stream, index: u64, noise: bool) -> ChaCha8Rng {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..16].copy_from_slice(&(stream as u64).to_le_bytes());
+    key[16..24].copy_from_slice(&index.to_le_bytes());
+    let mut rng = ChaCha8Rng::from_seed(key);
+    rng.set_stream(u64::from(noise));
+    rng
+}
 
 /// The dictionary and the signal model.
 #[derive(Debug, Clone)]
@@ -40,7 +56,7 @@ pub struct Problem {
 }
 
 /// A set of codes and their measurements, one sample per row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Samples {
     /// Number of samples.
     pub count: usize,
@@ -54,9 +70,11 @@ impl Problem {
     /// Draws the dictionary from the run's seed.
     pub fn new(config: &RunConfig) -> Self {
         let (m, n) = (config.m, config.n);
-        let mut rng = Rng::new(config.seed, Stream::Dictionary as u64, 0);
+        let mut rng = generator(config.seed, Stream::Dictionary, 0, false);
         let std = 1.0 / (m as f64).sqrt();
-        let mut a: Vec<f64> = (0..m * n).map(|_| rng.normal() * std).collect();
+        let mut a: Vec<f64> = (0..m * n)
+            .map(|_| rng.sample::<f64, _>(StandardNormal) * std)
+            .collect();
         for col in 0..n {
             let norm = (0..m).map(|r| a[r * n + col].powi(2)).sum::<f64>().sqrt();
             for r in 0..m {
@@ -64,6 +82,7 @@ impl Problem {
             }
         }
         let lipschitz = spectral_norm_squared(&a, m, n);
+        // Noise of variance p·n/m·10^(−SNR/10) (Borgerding et al. 2017's convention).
         let noise_std = match config.snr_db {
             Some(snr) => (config.p * n as f64 / m as f64 * 10f64.powf(-snr / 10.0)).sqrt(),
             None => 0.0,
@@ -78,37 +97,36 @@ impl Problem {
         }
     }
 
-    /// `count` samples, a pure function of `(seed, stream, index)`.
+    /// Samples `first .. first + count` of a stream, each a pure function of
+    /// `(seed, stream, index)`.
     ///
     /// Codes have Bernoulli(p) support with N(0, 1) values; measurements are `A x` plus noise.
-    pub fn sample(&self, seed: u64, stream: Stream, index: u64, count: usize) -> Samples {
+    pub fn sample(&self, seed: u64, stream: Stream, first: u64, count: usize) -> Samples {
         let (m, n) = (self.m, self.n);
-        let mut rng = Rng::new(seed, stream as u64, index);
-        // Noise has its own generator, so a noisy and a noiseless set share their codes.
-        let mut noise_rng = Rng::new(seed, stream as u64 + NOISE_STREAM_OFFSET, index);
         let mut x = vec![0f32; count * n];
         let mut y = vec![0f32; count * m];
-        for s in 0..count {
-            let code = &mut x[s * n..(s + 1) * n];
+        let mut clean = vec![0f64; m];
+        for (s, (code, measured)) in x.chunks_mut(n).zip(y.chunks_mut(m)).enumerate() {
+            let index = first + s as u64;
+            let mut rng = generator(seed, stream, index, false);
             for v in code.iter_mut() {
-                if rng.uniform() < self.p {
-                    *v = rng.normal() as f32;
+                if rng.random::<f64>() < self.p {
+                    *v = rng.sample::<f64, _>(StandardNormal) as f32;
                 }
             }
             // y = A x summed over the support only (about p·n columns), in f64.
-            let mut clean = vec![0f64; m];
+            clean.fill(0.0);
             for (col, &value) in code.iter().enumerate().filter(|(_, v)| **v != 0.0) {
                 for (acc, &a) in clean.iter_mut().zip(self.a[col..].iter().step_by(n)) {
                     *acc += a as f64 * value as f64;
                 }
             }
-            for (r, clean) in clean.into_iter().enumerate() {
-                let noise = if self.noise_std > 0.0 {
-                    noise_rng.normal() * self.noise_std
-                } else {
-                    0.0
-                };
-                y[s * m + r] = (clean + noise) as f32;
+            let mut noise = (self.noise_std > 0.0).then(|| generator(seed, stream, index, true));
+            for (out, &clean) in measured.iter_mut().zip(&clean) {
+                let w = noise.as_mut().map_or(0.0, |rng| {
+                    rng.sample::<f64, _>(StandardNormal) * self.noise_std
+                });
+                *out = (clean + w) as f32;
             }
         }
         Samples { count, x, y }
@@ -183,7 +201,7 @@ mod tests {
         }
         // ‖A‖₂² lies between the largest squared column norm (1) and the Frobenius bound (n).
         assert!(problem.lipschitz > 1.0 && problem.lipschitz < n as f64);
-        // And no unit vector stretches further than √L.
+        // And no code stretches further than √L.
         let x = problem.sample(3, Stream::Test, 0, 50);
         for s in 0..50 {
             let code = &x.x[s * n..(s + 1) * n];
@@ -211,16 +229,27 @@ mod tests {
     }
 
     #[test]
-    fn samples_are_reproducible_and_sparse() {
+    fn samples_are_pure_functions_of_their_index() {
         let problem = Problem::new(&RunConfig::default());
-        let a = problem.sample(1, Stream::Train, 5, 200);
-        let b = problem.sample(1, Stream::Train, 5, 200);
-        assert_eq!(a.x, b.x);
-        assert_eq!(a.y, b.y);
-        let c = problem.sample(1, Stream::Train, 6, 200);
-        assert_ne!(a.x, c.x);
+        let a = problem.sample(1, Stream::Train, 500, 200);
+        assert_eq!(a, problem.sample(1, Stream::Train, 500, 200));
+        // Any slice of the range is the same samples, drawn alone.
+        let part = problem.sample(1, Stream::Train, 550, 10);
+        assert_eq!(part.x, a.x[50 * 128..60 * 128]);
+        assert_eq!(part.y, a.y[50 * 64..60 * 64]);
+        assert_ne!(a.x, problem.sample(1, Stream::Train, 501, 200).x);
+        assert_ne!(a.x, problem.sample(2, Stream::Train, 500, 200).x);
+        assert_ne!(a.x, problem.sample(1, Stream::Validation, 500, 200).x);
         let density = a.x.iter().filter(|&&v| v != 0.0).count() as f64 / a.x.len() as f64;
         assert!((density - problem.p).abs() < 0.02, "density {density}");
+        let values: Vec<f64> =
+            a.x.iter()
+                .filter(|&&v| v != 0.0)
+                .map(|&v| v as f64)
+                .collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+        assert!(mean.abs() < 0.1 && (var - 1.0).abs() < 0.15, "{mean} {var}");
     }
 
     #[test]
@@ -236,7 +265,7 @@ mod tests {
             ..problem.clone()
         }
         .sample(9, Stream::Test, 0, 2000);
-        // Same codes (the noise draws come after each code's draws).
+        // Same codes (the noise has its own generator).
         assert_eq!(noisy.x, clean.x);
         let signal: f64 = clean.y.iter().map(|&v| (v as f64).powi(2)).sum();
         let noise: f64 = noisy

@@ -1,0 +1,257 @@
+//! burn-train's checkpoints, written so that a kill at any moment leaves every file whole or
+//! absent, and the choice of the checkpoint a resumed run starts from.
+//!
+//! A training directory holds, for each kept epoch `e`:
+//!
+//! ```text
+//! checkpoint/model-<e>.bpk       the network (burnpack)
+//! checkpoint/optim-<e>.bpk       Adam's moments
+//! checkpoint/scheduler-<e>.bpk   the learning-rate schedule's position
+//! checkpoint/state-<e>.json      the run's wall time up to that epoch
+//! ```
+
+use crate::error::Error;
+use burn::store::RecordError;
+use burn::tensor::Bytes;
+use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The three records burn-train checkpoints, by file prefix.
+pub const RECORDS: [&str; 3] = ["model", "optim", "scheduler"];
+
+/// Writes `bytes` to `path` through a temporary file, `fsync` and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut file = std::fs::File::create(&partial)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)
+}
+
+/// Wall time of a run across sessions: what earlier sessions spent plus this one's.
+#[derive(Debug, Clone)]
+pub struct RunClock {
+    started: Instant,
+    before: f64,
+}
+
+impl RunClock {
+    /// A clock that starts now, `before` seconds into the run.
+    pub fn new(before: f64) -> Self {
+        Self {
+            started: Instant::now(),
+            before,
+        }
+    }
+
+    /// Seconds of the run so far.
+    pub fn seconds(&self) -> f64 {
+        self.before + self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// What a checkpoint records besides burn-train's records.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// The epoch the checkpoint closes.
+    pub epoch: usize,
+    /// Wall time spent on the run up to this checkpoint, in seconds.
+    pub wall_seconds: f64,
+}
+
+/// One of burn-train's checkpointers, writing `<dir>/<name>-<epoch>.bpk` atomically. The model's
+/// also writes the run's [`CheckpointState`].
+pub struct AtomicCheckpointer {
+    dir: PathBuf,
+    name: &'static str,
+    clock: Option<RunClock>,
+}
+
+impl AtomicCheckpointer {
+    /// The checkpointer of record `name` in `dir`, the one that records the run's state when
+    /// given its clock.
+    pub fn new(dir: &Path, name: &'static str, clock: Option<RunClock>) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            name,
+            clock,
+        }
+    }
+
+    fn path(&self, epoch: usize) -> PathBuf {
+        record_path(&self.dir, self.name, epoch)
+    }
+}
+
+fn record_path(dir: &Path, name: &str, epoch: usize) -> PathBuf {
+    dir.join(format!("{name}-{epoch}.bpk"))
+}
+
+fn state_path(dir: &Path, epoch: usize) -> PathBuf {
+    dir.join(format!("state-{epoch}.json"))
+}
+
+impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
+    fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
+        std::fs::create_dir_all(&self.dir).map_err(CheckpointerError::IOError)?;
+        let bytes = record
+            .checkpoint_into_bytes()
+            .map_err(CheckpointerError::Record)?;
+        write_atomic(&self.path(epoch), &bytes).map_err(CheckpointerError::IOError)?;
+        if let Some(clock) = &self.clock {
+            let state = CheckpointState {
+                epoch,
+                wall_seconds: clock.seconds(),
+            };
+            let json = serde_json::to_vec_pretty(&state).expect("a state serialises");
+            write_atomic(&state_path(&self.dir, epoch), &json)
+                .map_err(CheckpointerError::IOError)?;
+        }
+        Ok(())
+    }
+
+    fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
+        let mut paths = vec![self.path(epoch)];
+        if self.clock.is_some() {
+            paths.push(state_path(&self.dir, epoch));
+        }
+        for path in paths {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(CheckpointerError::IOError(e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&self, epoch: usize) -> Result<R, CheckpointerError> {
+        let bytes = std::fs::read(self.path(epoch)).map_err(CheckpointerError::IOError)?;
+        R::checkpoint_from_bytes(Bytes::from_bytes_vec(bytes)).map_err(CheckpointerError::Record)
+    }
+}
+
+/// Reads one record file, as burn-train will when it restores the checkpoint.
+fn check_record(path: &Path, name: &str) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = Bytes::from_bytes_vec(bytes);
+    let checked: Result<(), RecordError> = match name {
+        "model" => burn::store::ModuleRecord::from_bytes(bytes).map(drop),
+        "optim" => burn::optim::OptimizerRecord::from_bytes(bytes).map(drop),
+        _ => burn::lr_scheduler::LrSchedulerRecord::from_bytes(bytes).map(drop),
+    };
+    checked.map_err(|e| e.to_string())
+}
+
+/// Checks every file of epoch `epoch`'s checkpoint; the first bad one is returned with why.
+fn check_epoch(dir: &Path, epoch: usize) -> Result<CheckpointState, (PathBuf, String)> {
+    for name in RECORDS {
+        let path = record_path(dir, name, epoch);
+        check_record(&path, name).map_err(|reason| (path, reason))?;
+    }
+    let path = state_path(dir, epoch);
+    let text = std::fs::read_to_string(&path).map_err(|e| (path.clone(), e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| (path, e.to_string()))
+}
+
+/// The epochs `dir` holds any checkpoint file of, newest first.
+fn epochs_in(dir: &Path) -> Result<Vec<usize>, Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir)(e)),
+    };
+    let mut epochs: Vec<usize> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|name| {
+            let stem = name
+                .strip_suffix(".bpk")
+                .or_else(|| name.strip_suffix(".json"))?;
+            let (_, epoch) = stem.rsplit_once('-')?;
+            epoch.parse().ok()
+        })
+        .collect();
+    epochs.sort_unstable_by(|a, b| b.cmp(a));
+    epochs.dedup();
+    Ok(epochs)
+}
+
+/// The newest checkpoint in `dir` whose every file reads back, `None` when there is none yet.
+///
+/// A newer checkpoint that does not read back (cut short by a kill, or damaged) is passed over
+/// and `say` is told in one line; when every checkpoint is bad, the error names each bad file.
+pub fn latest_readable(dir: &Path, say: impl Fn(&str)) -> Result<Option<CheckpointState>, Error> {
+    let epochs = epochs_in(dir)?;
+    let mut bad = Vec::new();
+    for epoch in epochs {
+        match check_epoch(dir, epoch) {
+            Ok(state) => {
+                if let Some((newest, path, reason)) = bad.first() {
+                    say(&format!(
+                        "the checkpoint of epoch {newest} is unreadable ({}: {reason}); \
+                         resuming from epoch {epoch}",
+                        Path::new(path).display()
+                    ));
+                }
+                return Ok(Some(state));
+            }
+            Err((path, reason)) => bad.push((epoch, path, reason)),
+        }
+    }
+    if bad.is_empty() {
+        return Ok(None);
+    }
+    let files: Vec<String> = bad
+        .iter()
+        .map(|(_, path, reason)| format!("{} ({reason})", path.display()))
+        .collect();
+    Err(Error::checkpoint(
+        dir,
+        format!("no checkpoint reads back: {}", files.join("; ")),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_leave_no_partial_file() {
+        let dir = std::env::temp_dir().join(format!("atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.bin");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a.bin"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn epochs_are_read_from_file_names_newest_first() {
+        let dir = std::env::temp_dir().join(format!("epochs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "model-2.bpk",
+            "optim-10.bpk",
+            "state-2.json",
+            "model-10.bpk.partial",
+            "x",
+        ] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        assert_eq!(epochs_in(&dir).unwrap(), [10, 2]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(epochs_in(&dir).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,350 @@
+//! Batches for burn-train: fresh training samples every step, a fixed validation set.
+//!
+//! [`StepLoader`] draws the batch of global step `s` from `(seed, s)` alone, so a run resumed
+//! at any epoch draws exactly the batches an uninterrupted run draws; one epoch is
+//! `checkpoint_every` steps. [`ValidationLoader`] serves a fixed set of samples.
+
+use crate::problem::{Problem, Samples, Stream};
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::data::dataset::DatasetError;
+use burn::tensor::{Device, Tensor};
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Samples with the operator the network applies to them.
+#[derive(Debug, Clone)]
+pub struct SparseBatch {
+    /// Measurements, rows × m.
+    pub y: Tensor<2>,
+    /// True codes, rows × n.
+    pub x: Tensor<2>,
+    /// `Aᵀ`, n × m, on the batch's device.
+    pub dictionary_t: Tensor<2>,
+    /// The fraction of the step's samples these rows are (1 on one device): the training loss
+    /// is scaled by it, so the gradients of a step's shares sum to the whole step's gradient.
+    pub share: f64,
+}
+
+/// The training batches: step `s` of the run is samples `s·batch .. (s+1)·batch` of the
+/// training stream.
+///
+/// `iter` walks the next epoch of steps: the loader counts the epochs it has served, starting
+/// from the epoch it was built at (a resumed run builds it at its checkpoint). On several
+/// devices, [`slice`](DataLoader::slice) hands each one the same rows of every step's batch: an
+/// epoch's items are numbered row by row (item `i` is row `i / epoch_steps` of step
+/// `i % epoch_steps`), so a contiguous range of items is a range of rows.
+#[derive(Clone)]
+pub struct StepLoader {
+    problem: Arc<Problem>,
+    seed: u64,
+    /// Samples per step.
+    batch: usize,
+    /// The global index of this loader's step 0 (earlier training launches took the others).
+    first_step: usize,
+    /// Steps in all.
+    steps: usize,
+    /// Steps per epoch.
+    epoch_steps: usize,
+    /// The rows of every step's batch this loader draws.
+    rows: Range<usize>,
+    device: Device,
+    dictionary_t: Tensor<2>,
+    next_epoch: Arc<AtomicUsize>,
+}
+
+impl StepLoader {
+    /// Batches of `batch` samples for steps `first_step .. first_step + steps`, in epochs of
+    /// `epoch_steps`, starting at epoch `start_epoch` (0-based), on `device`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        problem: Arc<Problem>,
+        seed: u64,
+        batch: usize,
+        first_step: usize,
+        steps: usize,
+        epoch_steps: usize,
+        start_epoch: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            dictionary_t: problem.dictionary_t(device),
+            problem,
+            seed,
+            batch,
+            first_step,
+            steps,
+            epoch_steps,
+            rows: 0..batch,
+            device: device.clone(),
+            next_epoch: Arc::new(AtomicUsize::new(start_epoch)),
+        }
+    }
+
+    /// The samples of global step `step`, rows `rows` (a pure function of the seed and both).
+    pub fn samples(&self, step: usize) -> Samples {
+        draw(&self.problem, self.seed, self.batch, &self.rows, step)
+    }
+}
+
+fn draw(problem: &Problem, seed: u64, batch: usize, rows: &Range<usize>, step: usize) -> Samples {
+    let first = (step * batch + rows.start) as u64;
+    problem.sample(seed, Stream::Train, first, rows.len())
+}
+
+/// Steps drawn ahead by a second thread while the device trains on the current one.
+const PREFETCH: usize = 4;
+
+struct StepIterator<'a> {
+    loader: &'a StepLoader,
+    /// Steps of this epoch, relative to the loader's step 0.
+    steps: Range<usize>,
+    next: usize,
+    drawn: std::sync::mpsc::Receiver<Samples>,
+}
+
+impl<'a> StepIterator<'a> {
+    fn new(loader: &'a StepLoader, steps: Range<usize>) -> Self {
+        let (sender, drawn) = std::sync::mpsc::sync_channel(PREFETCH);
+        let (problem, seed, batch, rows) = (
+            loader.problem.clone(),
+            loader.seed,
+            loader.batch,
+            loader.rows.clone(),
+        );
+        let global = loader.first_step + steps.start..loader.first_step + steps.end;
+        std::thread::spawn(move || {
+            for step in global {
+                // The receiver is gone when training stopped early; so is the need for batches.
+                if sender
+                    .send(draw(&problem, seed, batch, &rows, step))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Self {
+            loader,
+            next: steps.start,
+            steps,
+            drawn,
+        }
+    }
+}
+
+impl Iterator for StepIterator<'_> {
+    type Item = Result<SparseBatch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.steps.end {
+            return None;
+        }
+        let loader = self.loader;
+        let samples = self
+            .drawn
+            .recv()
+            .expect("the sampling thread draws every step of the epoch");
+        self.next += 1;
+        Some(Ok(SparseBatch {
+            y: samples.measurements(&loader.device),
+            x: samples.codes(&loader.device),
+            dictionary_t: loader.dictionary_t.clone(),
+            share: loader.rows.len() as f64 / loader.batch as f64,
+        }))
+    }
+}
+
+impl DataLoaderIterator<SparseBatch> for StepIterator<'_> {
+    fn progress(&self) -> Progress {
+        let rows = self.loader.rows.len();
+        Progress::new(
+            (self.next - self.steps.start) * rows,
+            self.steps.len() * rows,
+            Some("samples".into()),
+        )
+    }
+}
+
+impl DataLoader<SparseBatch> for StepLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<SparseBatch> + 'a> {
+        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        let start = (epoch * self.epoch_steps).min(self.steps);
+        let end = (start + self.epoch_steps).min(self.steps);
+        Box::new(StepIterator::new(self, start..end))
+    }
+
+    fn num_items(&self) -> usize {
+        self.epoch_steps * self.rows.len()
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {
+        Arc::new(Self {
+            device: device.clone(),
+            dictionary_t: self.problem.dictionary_t(device),
+            ..self.clone()
+        })
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<SparseBatch>> {
+        // Items are numbered row by row: whole rows only (the config's checks make the batch a
+        // multiple of the number of devices, so burn-train's even split cuts between rows).
+        assert!(
+            start.is_multiple_of(self.epoch_steps) && end.is_multiple_of(self.epoch_steps),
+            "a training loader splits between rows of the batch: items {start}..{end} with \
+             {} steps per epoch",
+            self.epoch_steps
+        );
+        let rows =
+            self.rows.start + start / self.epoch_steps..self.rows.start + end / self.epoch_steps;
+        Arc::new(Self {
+            rows,
+            next_epoch: Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst))),
+            ..self.clone()
+        })
+    }
+}
+
+/// A fixed set of samples, served in batches of at most `batch` rows.
+#[derive(Clone)]
+pub struct ValidationLoader {
+    samples: Arc<Samples>,
+    /// The samples this loader serves.
+    range: Range<usize>,
+    batch: usize,
+    m: usize,
+    n: usize,
+    device: Device,
+    dictionary_t: Tensor<2>,
+}
+
+impl ValidationLoader {
+    /// Serves `samples` of `problem` on `device`, `batch` rows at a time.
+    pub fn new(problem: &Problem, samples: Arc<Samples>, batch: usize, device: &Device) -> Self {
+        Self {
+            range: 0..samples.count,
+            samples,
+            batch,
+            m: problem.m,
+            n: problem.n,
+            device: device.clone(),
+            dictionary_t: problem.dictionary_t(device),
+        }
+    }
+
+    fn batch_at(&self, rows: Range<usize>) -> SparseBatch {
+        let (m, n) = (self.m, self.n);
+        let part = Samples {
+            count: rows.len(),
+            x: self.samples.x[rows.start * n..rows.end * n].to_vec(),
+            y: self.samples.y[rows.start * m..rows.end * m].to_vec(),
+        };
+        SparseBatch {
+            y: part.measurements(&self.device),
+            x: part.codes(&self.device),
+            dictionary_t: self.dictionary_t.clone(),
+            share: 1.0,
+        }
+    }
+}
+
+struct ValidationIterator<'a> {
+    loader: &'a ValidationLoader,
+    next: usize,
+}
+
+impl Iterator for ValidationIterator<'_> {
+    type Item = Result<SparseBatch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let end = self.loader.range.end;
+        if self.next >= end {
+            return None;
+        }
+        let rows = self.next..(self.next + self.loader.batch).min(end);
+        self.next = rows.end;
+        Some(Ok(self.loader.batch_at(rows)))
+    }
+}
+
+impl DataLoaderIterator<SparseBatch> for ValidationIterator<'_> {
+    fn progress(&self) -> Progress {
+        let range = &self.loader.range;
+        Progress::new(self.next - range.start, range.len(), Some("samples".into()))
+    }
+}
+
+impl DataLoader<SparseBatch> for ValidationLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<SparseBatch> + 'a> {
+        Box::new(ValidationIterator {
+            loader: self,
+            next: self.range.start,
+        })
+    }
+
+    fn num_items(&self) -> usize {
+        self.range.len()
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {
+        Arc::new(Self {
+            device: device.clone(),
+            dictionary_t: self.dictionary_t.clone().to_device(device),
+            ..self.clone()
+        })
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<SparseBatch>> {
+        let first = self.range.start;
+        Arc::new(Self {
+            range: first + start..(first + end).min(self.range.end),
+            ..self.clone()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RunConfig;
+
+    fn loader(start_epoch: usize) -> StepLoader {
+        let problem = Arc::new(Problem::new(&RunConfig::default()));
+        StepLoader::new(problem, 7, 8, 0, 10, 4, start_epoch, &Device::flex())
+    }
+
+    fn codes(batches: Box<dyn DataLoaderIterator<SparseBatch> + '_>) -> Vec<Vec<f32>> {
+        batches
+            .map(|b| b.unwrap().x.into_data().try_to_vec::<f32>().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn epochs_walk_the_steps_and_resume_where_they_stopped() {
+        let whole = loader(0);
+        let epochs: Vec<_> = (0..3).map(|_| codes(whole.iter())).collect();
+        // 10 steps in epochs of 4: 4, 4, 2; then nothing.
+        assert_eq!(epochs.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
+        assert!(codes(whole.iter()).is_empty());
+        // A loader built at epoch 1 serves what the first served second.
+        assert_eq!(codes(loader(1).iter()), epochs[1]);
+        // Step s is samples s·batch .. (s+1)·batch of the stream.
+        let problem = Problem::new(&RunConfig::default());
+        assert_eq!(epochs[1][0], problem.sample(7, Stream::Train, 32, 8).x);
+    }
+
+    #[test]
+    fn slices_split_every_step_by_rows() {
+        let whole = codes(loader(0).iter());
+        let full = loader(0);
+        let halves = [full.slice(0, 16), full.slice(16, 32)];
+        let parts: Vec<_> = halves.iter().map(|h| codes(h.iter())).collect();
+        let n = 128;
+        for (step, batch) in whole.iter().enumerate() {
+            let mut joined = parts[0][step].clone();
+            joined.extend_from_slice(&parts[1][step]);
+            assert_eq!(&joined, batch, "step {step}");
+            assert_eq!(parts[0][step].len(), 4 * n);
+        }
+    }
+}
