@@ -12,6 +12,7 @@
 //! iterate on a validation set.
 
 use crate::metrics::nmse_db;
+use crate::problem::Operator;
 use burn::tensor::Tensor;
 use burn_hardshrink::hardshrink;
 
@@ -45,17 +46,6 @@ pub fn threshold_grid() -> Vec<f64> {
     (0..25)
         .map(|i| 10f64.powf(-3.0 + 3.0 * i as f64 / 24.0))
         .collect()
-}
-
-/// The operator pair a solver needs: `A` (m × n), `Aᵀ` (n × m) and `L`.
-#[derive(Debug, Clone)]
-pub struct Operator {
-    /// `A`, m × n.
-    pub dictionary: Tensor<2>,
-    /// `Aᵀ`, n × m.
-    pub dictionary_t: Tensor<2>,
-    /// `‖A‖₂²`.
-    pub lipschitz: f64,
 }
 
 fn soft(u: Tensor<2>, tau: f64) -> Tensor<2> {

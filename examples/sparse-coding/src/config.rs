@@ -37,10 +37,31 @@ pub struct RunConfig {
     /// Validation samples: scored after every epoch, and the baselines choose their
     /// thresholds on them.
     pub validation_samples: usize,
-    /// Keep the thresholds at `λ_k = 0.5·0.8^k` instead of learning them.
-    pub fixed_thresholds: bool,
+    /// How each layer's weight is parametrised.
+    pub weights: Weights,
+    /// End to end, or one layer at a time.
+    pub training: Training,
+    /// Where the training loss looks.
+    pub loss: LossPlacement,
+    /// A per-sample log-error term in the loss that takes over from the MSE for samples
+    /// recovered better than this many dB (so the well-recovered bulk keeps improving instead
+    /// of the loss being all the few hardest samples'); `None` for the MSE alone.
+    pub log_loss_below_db: Option<f64>,
+    /// A learned momentum `β_k·(x_k − x_{k−1})` in every layer.
+    pub momentum: bool,
+    /// After training, set each network's last threshold to the value of a grid around it with
+    /// the best support F1 on the validation set (the pseudo-gradient barely moves a small
+    /// threshold).
+    pub calibrate_last_threshold: bool,
+    /// The pseudo-gradient of the hard thresholds.
+    pub estimator: Estimator,
     /// Width of the kernel estimator's window around each learned threshold.
     pub bandwidth: f64,
+    /// Stage-wise training: the learning rate of the layers before the new one, relative to
+    /// the new layer's (in (0, 1]).
+    pub earlier_layers_lr: f64,
+    /// Keep the thresholds at `λ_k = 0.5·0.8^k` instead of learning them (learned IHT only).
+    pub fixed_thresholds: bool,
     /// Steps per epoch: validation and a checkpoint after each.
     pub checkpoint_every: usize,
     /// The device to train on.
@@ -58,20 +79,69 @@ impl Default for RunConfig {
             p: 0.1,
             snr_db: None,
             layers: 16,
-            steps: 12_000,
+            steps: 16_000,
             batch: 128,
-            learning_rate: 1e-3,
+            learning_rate: 1e-2,
             seed: 0,
             test_seed: 1_000_003,
             test_samples: 1000,
             validation_samples: 1000,
-            fixed_thresholds: false,
+            weights: Weights::Analytic,
+            training: Training::StageWise,
+            loss: LossPlacement::Last,
+            log_loss_below_db: None,
+            momentum: true,
+            calibrate_last_threshold: true,
+            estimator: Estimator::Kernel,
             bandwidth: 0.1,
+            earlier_layers_lr: 0.1,
+            fixed_thresholds: false,
             checkpoint_every: 500,
             device: DeviceName::Cpu,
             devices: Vec::new(),
         }
     }
+}
+
+/// How each layer's weight `W_k` is parametrised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weights {
+    /// `γ_k·W`: ALISTA's analytic weight, computed from `A`, with a learned step size per layer.
+    Analytic,
+    /// A free m × n matrix per layer, started at `A / L` (LISTA-CP).
+    Free,
+}
+
+/// How the layers are trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Training {
+    /// All layers together, for `steps` steps.
+    EndToEnd,
+    /// Layer by layer: stage t trains the first t layers (a burn-train launch of its own with a
+    /// fresh optimiser, the earlier layers at `earlier_layers_lr`), `steps / layers` steps each.
+    StageWise,
+}
+
+/// Where the training loss looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossPlacement {
+    /// The MSE of the last (trained) layer.
+    Last,
+    /// The MSE of every layer, averaged.
+    Average,
+}
+
+/// The pseudo-gradient of a learned hard threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Estimator {
+    /// The JumpReLU-style rectangle kernel of width `bandwidth` around the jump.
+    Kernel,
+    /// Soft thresholding's derivative, `−sign(x)` outside the band.
+    StraightThrough,
 }
 
 /// Named problem sizes.
@@ -188,6 +258,32 @@ impl RunConfig {
         }
         positive("test_samples", self.test_samples)?;
         positive("validation_samples", self.validation_samples)?;
+        if let Some(db) = self.log_loss_below_db
+            && !(-80.0..=0.0).contains(&db)
+        {
+            return Err(Error::config(
+                "log_loss_below_db",
+                db,
+                "a number of dB in [-80, 0], or none",
+            ));
+        }
+        if !(self.earlier_layers_lr > 0.0 && self.earlier_layers_lr <= 1.0) {
+            return Err(Error::config(
+                "earlier_layers_lr",
+                self.earlier_layers_lr,
+                "a factor in (0, 1]",
+            ));
+        }
+        if self.training == Training::StageWise && self.steps < self.layers {
+            return Err(Error::config(
+                "steps",
+                self.steps,
+                &format!(
+                    "at least one per layer for stage-wise training (layers = {})",
+                    self.layers
+                ),
+            ));
+        }
         if !(self.bandwidth > 0.0 && self.bandwidth.is_finite()) {
             return Err(Error::config(
                 "bandwidth",
@@ -213,12 +309,6 @@ impl RunConfig {
         Ok(())
     }
 
-    /// The learning-rate schedule, in optimizer steps: the base rate, ×0.2 from 60% of the steps,
-    /// ×0.02 from 85%.
-    pub fn lr_schedule(&self) -> SequentialLrSchedulerConfig {
-        schedule(self.learning_rate, self.steps)
-    }
-
     /// The fixed threshold schedule `λ_k = 0.5·0.8^k` (also the learned thresholds' start).
     pub fn threshold_schedule(&self) -> Vec<f64> {
         (0..self.layers)
@@ -226,10 +316,53 @@ impl RunConfig {
             .collect()
     }
 
-    /// Epochs of `checkpoint_every` steps (the last one may be shorter).
-    pub fn epochs(&self) -> usize {
-        self.steps.div_ceil(self.checkpoint_every)
+    /// The training launches: one for end-to-end training, one per layer for stage-wise.
+    pub fn stages(&self) -> Vec<Stage> {
+        match self.training {
+            Training::EndToEnd => vec![Stage {
+                index: 0,
+                layers: self.layers,
+                first_step: 0,
+                steps: self.steps,
+            }],
+            Training::StageWise => {
+                // `steps` split over the stages; the first ones take the remainder.
+                let (each, extra) = (self.steps / self.layers, self.steps % self.layers);
+                let mut first_step = 0;
+                (0..self.layers)
+                    .map(|index| {
+                        let steps = each + usize::from(index < extra);
+                        let stage = Stage {
+                            index,
+                            layers: index + 1,
+                            first_step,
+                            steps,
+                        };
+                        first_step += steps;
+                        stage
+                    })
+                    .collect()
+            }
+        }
     }
+
+    /// Epochs of `checkpoint_every` steps in a launch of `steps` steps (the last may be shorter).
+    pub fn epochs(&self, steps: usize) -> usize {
+        steps.div_ceil(self.checkpoint_every)
+    }
+}
+
+/// One training launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    /// Its position among the run's launches.
+    pub index: usize,
+    /// The leading layers it trains.
+    pub layers: usize,
+    /// The run's step its first step is (its batches follow the earlier launches').
+    pub first_step: usize,
+    /// Its steps.
+    pub steps: usize,
 }
 
 /// `rate` for the first 60% of `steps`, `0.2·rate` to 85%, `0.02·rate` after: a Burn sequential
@@ -335,6 +468,30 @@ mod tests {
         };
         let err = uneven.validate().unwrap_err().to_string();
         assert!(err.contains("`batch`") && err.contains("(2)"), "{err}");
+    }
+
+    #[test]
+    fn stages_split_the_steps() {
+        let config = RunConfig {
+            layers: 4,
+            steps: 10,
+            training: Training::StageWise,
+            ..RunConfig::default()
+        };
+        let stages = config.stages();
+        assert_eq!(
+            stages
+                .iter()
+                .map(|s| (s.layers, s.first_step, s.steps))
+                .collect::<Vec<_>>(),
+            [(1, 0, 3), (2, 3, 3), (3, 6, 2), (4, 8, 2)]
+        );
+        let end_to_end = RunConfig {
+            training: Training::EndToEnd,
+            ..config
+        };
+        assert_eq!(end_to_end.stages().len(), 1);
+        assert_eq!(end_to_end.stages()[0].steps, 10);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! at any epoch draws exactly the batches an uninterrupted run draws; one epoch is
 //! `checkpoint_every` steps. [`ValidationLoader`] serves a fixed set of samples.
 
-use crate::problem::{Problem, Samples, Stream};
+use crate::problem::{Operator, Problem, Samples, Stream};
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
 use burn::tensor::{Device, Tensor};
@@ -19,8 +19,8 @@ pub struct SparseBatch {
     pub y: Tensor<2>,
     /// True codes, rows × n.
     pub x: Tensor<2>,
-    /// `Aᵀ`, n × m, on the batch's device.
-    pub dictionary_t: Tensor<2>,
+    /// The operators, on the batch's device.
+    pub operator: Operator,
     /// The fraction of the step's samples these rows are (1 on one device): the training loss
     /// is scaled by it, so the gradients of a step's shares sum to the whole step's gradient.
     pub share: f64,
@@ -49,7 +49,7 @@ pub struct StepLoader {
     /// The rows of every step's batch this loader draws.
     rows: Range<usize>,
     device: Device,
-    dictionary_t: Tensor<2>,
+    operator: Operator,
     next_epoch: Arc<AtomicUsize>,
 }
 
@@ -68,7 +68,7 @@ impl StepLoader {
         device: &Device,
     ) -> Self {
         Self {
-            dictionary_t: problem.dictionary_t(device),
+            operator: problem.operator(device),
             problem,
             seed,
             batch,
@@ -149,7 +149,7 @@ impl Iterator for StepIterator<'_> {
         Some(Ok(SparseBatch {
             y: samples.measurements(&loader.device),
             x: samples.codes(&loader.device),
-            dictionary_t: loader.dictionary_t.clone(),
+            operator: loader.operator.clone(),
             share: loader.rows.len() as f64 / loader.batch as f64,
         }))
     }
@@ -181,7 +181,7 @@ impl DataLoader<SparseBatch> for StepLoader {
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {
         Arc::new(Self {
             device: device.clone(),
-            dictionary_t: self.problem.dictionary_t(device),
+            operator: self.operator.to_device(device),
             ..self.clone()
         })
     }
@@ -215,7 +215,7 @@ pub struct ValidationLoader {
     m: usize,
     n: usize,
     device: Device,
-    dictionary_t: Tensor<2>,
+    operator: Operator,
 }
 
 impl ValidationLoader {
@@ -228,7 +228,7 @@ impl ValidationLoader {
             m: problem.m,
             n: problem.n,
             device: device.clone(),
-            dictionary_t: problem.dictionary_t(device),
+            operator: problem.operator(device),
         }
     }
 
@@ -242,7 +242,7 @@ impl ValidationLoader {
         SparseBatch {
             y: part.measurements(&self.device),
             x: part.codes(&self.device),
-            dictionary_t: self.dictionary_t.clone(),
+            operator: self.operator.clone(),
             share: 1.0,
         }
     }
@@ -289,7 +289,7 @@ impl DataLoader<SparseBatch> for ValidationLoader {
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {
         Arc::new(Self {
             device: device.clone(),
-            dictionary_t: self.dictionary_t.clone().to_device(device),
+            operator: self.operator.to_device(device),
             ..self.clone()
         })
     }

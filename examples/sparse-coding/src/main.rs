@@ -3,9 +3,13 @@
 use burn_hardshrink::DeviceName;
 use clap::Parser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use sparse_coding::config::{Estimator, LossPlacement, Training, Weights};
 use sparse_coding::{Error, Outcome, Preset, RunConfig, RunOptions, resume, run};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Learned iterative hard thresholding against ISTA, FISTA and IHT on synthetic sparse codes.
 ///
@@ -40,11 +44,23 @@ struct Cli {
     /// Keep the thresholds at 0.5·0.8^k instead of learning them.
     #[arg(long)]
     fixed_thresholds: bool,
+    /// Layer weights: analytic (ALISTA's W with a learned step per layer) or free (LISTA-CP).
+    #[arg(long, value_enum)]
+    weights: Option<Weights>,
+    /// Training: end-to-end, or stage-wise (one layer more per stage).
+    #[arg(long, value_enum)]
+    training: Option<Training>,
+    /// Loss: at the last layer, or averaged over layers.
+    #[arg(long, value_enum)]
+    loss: Option<LossPlacement>,
+    /// Pseudo-gradient of the hard thresholds.
+    #[arg(long, value_enum)]
+    estimator: Option<Estimator>,
     /// A JSON config file (fields as in a run's config.json).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Continue the run in DIR from its newest checkpoint (only --device may be given too).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "steps", "layers", "snr", "seed", "fixed_thresholds", "config", "out", "devices"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "steps", "layers", "snr", "seed", "fixed_thresholds", "weights", "training", "loss", "estimator", "config", "out", "devices"])]
     resume: Option<PathBuf>,
     /// Run directory (default: runs/sparse-coding-<date>-<time>).
     #[arg(long, value_name = "DIR")]
@@ -79,6 +95,18 @@ fn build_config(cli: &Cli) -> Result<RunConfig, Error> {
     }
     if cli.fixed_thresholds {
         config.fixed_thresholds = true;
+    }
+    if let Some(weights) = cli.weights {
+        config.weights = weights;
+    }
+    if let Some(training) = cli.training {
+        config.training = training;
+    }
+    if let Some(loss) = cli.loss {
+        config.loss = loss;
+    }
+    if let Some(estimator) = cli.estimator {
+        config.estimator = estimator;
     }
     if let Some(device) = cli.device {
         config.device = device;

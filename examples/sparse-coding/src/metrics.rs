@@ -91,6 +91,61 @@ fn ratio(num: usize, den: usize) -> f64 {
     }
 }
 
+/// A sample whose own NMSE is worse than this is counted as not recovered.
+pub const FAILURE_DB: f64 = -20.0;
+
+/// The test samples a method does not recover (own NMSE above [`FAILURE_DB`]): with NMSE a ratio
+/// of sums over the set, a handful of them can set the number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failures {
+    /// The per-sample NMSE above which a sample counts, in dB.
+    pub threshold_db: f64,
+    /// How many samples are not recovered.
+    pub count: usize,
+    /// Their support sizes (true nonzeros), ascending.
+    pub support_sizes: Vec<usize>,
+    /// Their own NMSE in dB, in the same order.
+    pub nmse_db: Vec<f64>,
+    /// Their share of the set's squared error.
+    pub error_share: f64,
+    /// The mean support size over the whole set, for comparison.
+    pub mean_support_size: f64,
+}
+
+impl Failures {
+    /// The failures of `estimate` against `truth`, samples of `n` entries each.
+    pub fn of(estimate: &[f32], truth: &[f32], n: usize) -> Self {
+        let mut failed = Vec::new();
+        let (mut failed_error, mut total_error, mut support_total) = (0.0, 0.0, 0usize);
+        let samples = truth.len() / n;
+        for (e, t) in estimate.chunks(n).zip(truth.chunks(n)) {
+            let (error, energy) = error_and_energy(e, t);
+            let support = t.iter().filter(|&&v| v != 0.0).count();
+            total_error += error;
+            support_total += support;
+            // An all-zero code fails on any error at all.
+            let db = 10.0 * (error / energy).log10();
+            if db > FAILURE_DB || (energy == 0.0 && error > 0.0) {
+                failed_error += error;
+                failed.push((support, db));
+            }
+        }
+        failed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        Self {
+            threshold_db: FAILURE_DB,
+            count: failed.len(),
+            support_sizes: failed.iter().map(|f| f.0).collect(),
+            nmse_db: failed.iter().map(|f| f.1).collect(),
+            error_share: if total_error > 0.0 {
+                failed_error / total_error
+            } else {
+                0.0
+            },
+            mean_support_size: support_total as f64 / samples.max(1) as f64,
+        }
+    }
+}
+
 /// One method's scores on the test set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodScores {
@@ -102,13 +157,25 @@ pub struct MethodScores {
     pub recall: f64,
     /// Support F1 at the last layer.
     pub f1: f64,
-    /// The threshold(s) used: one per layer for the model, one for a baseline.
+    /// The threshold(s) used: one per layer for a network, one for a baseline.
     pub thresholds: Vec<f64>,
+    /// A network's learned step sizes `γ_k` (analytic weights only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_sizes: Vec<f64>,
+    /// The samples the last layer does not recover.
+    pub failures: Failures,
+    /// A network's last threshold as trained, before it was set on the validation set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_last_threshold: Option<f64>,
+    /// A network's training time (all sessions), in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_seconds: Option<f64>,
 }
 
 impl MethodScores {
-    /// Scores every iterate (host copies, one per layer) against the truth.
-    pub fn of(iterates: &[Vec<f32>], truth: &[f32], thresholds: Vec<f64>) -> Self {
+    /// Scores every iterate (host copies, one per layer, samples of `n` entries) against the
+    /// truth.
+    pub fn of(iterates: &[Vec<f32>], truth: &[f32], n: usize, thresholds: Vec<f64>) -> Self {
         let nmse_db = iterates.iter().map(|x| nmse_db(x, truth)).collect();
         let last = iterates.last().expect("at least one iterate");
         let support = SupportCounts::of(last, truth);
@@ -118,6 +185,10 @@ impl MethodScores {
             recall: support.recall(),
             f1: support.f1(),
             thresholds,
+            step_sizes: Vec::new(),
+            failures: Failures::of(last, truth, n),
+            trained_last_threshold: None,
+            training_seconds: None,
         }
     }
 
@@ -363,6 +434,22 @@ mod tests {
         assert!((nmse_db(&estimate, &truth) + 10.0).abs() < 1e-6);
         // The zero estimate is 0 dB.
         assert_eq!(nmse_db(&[0.0; 4], &truth), 0.0);
+    }
+
+    #[test]
+    fn failures_are_the_samples_above_minus_20_db() {
+        // Three samples of two entries: recovered (-40 dB), failed (0 dB), failed (-10 dB).
+        let truth = [1.0, 0.0, 2.0, 1.0, 0.0, 3.0];
+        let estimate = [1.01, 0.0, 0.0, 0.0, 0.0, 2.1];
+        let f = Failures::of(&estimate, &truth, 2);
+        assert_eq!(f.count, 2);
+        assert_eq!(f.support_sizes, [1, 2]);
+        assert!((f.nmse_db[0] - 10.0 * (0.81f64 / 9.0).log10()).abs() < 1e-5);
+        assert_eq!(f.nmse_db[1], 0.0);
+        let errors = [0.01f64.powi(2), 5.0, 0.9f64.powi(2)];
+        let share = (errors[1] + errors[2]) / errors.iter().sum::<f64>();
+        assert!((f.error_share - share).abs() < 1e-6, "{}", f.error_share);
+        assert!((f.mean_support_size - 4.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct Problem {
     pub a: Vec<f32>,
     /// `L = ‖A‖₂²`, the largest eigenvalue of `AᵀA`.
     pub lipschitz: f64,
+    /// ALISTA's analytic weight `W`, m × n row-major: `diag(WᵀA) = 1` with `‖WᵀA‖_F` least.
+    pub analytic: Vec<f32>,
 }
 
 /// A set of codes and their measurements, one sample per row.
@@ -82,6 +84,10 @@ impl Problem {
             }
         }
         let lipschitz = spectral_norm_squared(&a, m, n);
+        let analytic = analytic_weight(&a, m, n)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
         // Noise of variance p·n/m·10^(−SNR/10) (Borgerding et al. 2017's convention).
         let noise_std = match config.snr_db {
             Some(snr) => (config.p * n as f64 / m as f64 * 10f64.powf(-snr / 10.0)).sqrt(),
@@ -94,6 +100,7 @@ impl Problem {
             noise_std,
             a: a.iter().map(|&v| v as f32).collect(),
             lipschitz,
+            analytic,
         }
     }
 
@@ -144,6 +151,51 @@ impl Problem {
     pub fn dictionary(&self, device: &Device) -> Tensor<2> {
         Tensor::from_data(TensorData::new(self.a.clone(), [self.m, self.n]), device)
     }
+
+    /// The analytic weight `W` as an m × n tensor.
+    pub fn analytic_weight(&self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(self.analytic.clone(), [self.m, self.n]),
+            device,
+        )
+    }
+}
+
+/// The operators a network or a solver applies, on one device.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// `A`, m × n.
+    pub dictionary: Tensor<2>,
+    /// `Aᵀ`, n × m.
+    pub dictionary_t: Tensor<2>,
+    /// ALISTA's analytic weight `W`, m × n.
+    pub analytic: Tensor<2>,
+    /// `L = ‖A‖₂²`.
+    pub lipschitz: f64,
+}
+
+impl Operator {
+    /// The same operators on another device.
+    pub fn to_device(&self, device: &Device) -> Self {
+        Self {
+            dictionary: self.dictionary.clone().to_device(device),
+            dictionary_t: self.dictionary_t.clone().to_device(device),
+            analytic: self.analytic.clone().to_device(device),
+            lipschitz: self.lipschitz,
+        }
+    }
+}
+
+impl Problem {
+    /// The operators on `device`.
+    pub fn operator(&self, device: &Device) -> Operator {
+        Operator {
+            dictionary: self.dictionary(device),
+            dictionary_t: self.dictionary_t(device),
+            analytic: self.analytic_weight(device),
+            lipschitz: self.lipschitz,
+        }
+    }
 }
 
 impl Samples {
@@ -158,6 +210,50 @@ impl Samples {
         let m = self.y.len() / self.count.max(1);
         Tensor::from_data(TensorData::new(self.y.clone(), [self.count, m]), device)
     }
+}
+
+/// ALISTA's analytic weight in its Frobenius form (Liu et al. 2019): the `W` (m × n) with
+/// `diag(WᵀA) = 1` that minimises `‖WᵀA‖_F`, column by column
+/// `w_i = (AAᵀ)⁻¹ a_i / (a_iᵀ (AAᵀ)⁻¹ a_i)`, in f64 through a Cholesky factorisation of `AAᵀ`
+/// (positive definite: `A` has full row rank almost surely, since m ≤ n).
+fn analytic_weight(a: &[f64], m: usize, n: usize) -> Vec<f64> {
+    // G = AAᵀ, m × m.
+    let mut g = vec![0f64; m * m];
+    for i in 0..m {
+        for j in 0..=i {
+            let dot: f64 = (0..n).map(|c| a[i * n + c] * a[j * n + c]).sum();
+            g[i * m + j] = dot;
+            g[j * m + i] = dot;
+        }
+    }
+    // G = R Rᵀ with R lower triangular, in place in the lower half.
+    for j in 0..m {
+        let diag = g[j * m + j] - (0..j).map(|k| g[j * m + k].powi(2)).sum::<f64>();
+        let pivot = diag.sqrt();
+        g[j * m + j] = pivot;
+        for i in j + 1..m {
+            let dot: f64 = (0..j).map(|k| g[i * m + k] * g[j * m + k]).sum();
+            g[i * m + j] = (g[i * m + j] - dot) / pivot;
+        }
+    }
+    // Each column: solve R z = a_i, then Rᵀ w = z, then scale so that a_iᵀ w = 1.
+    let mut w = vec![0f64; m * n];
+    let mut z = vec![0f64; m];
+    for col in 0..n {
+        for i in 0..m {
+            let dot: f64 = (0..i).map(|k| g[i * m + k] * z[k]).sum();
+            z[i] = (a[i * n + col] - dot) / g[i * m + i];
+        }
+        for i in (0..m).rev() {
+            let dot: f64 = (i + 1..m).map(|k| g[k * m + i] * w[k * n + col]).sum();
+            w[i * n + col] = (z[i] - dot) / g[i * m + i];
+        }
+        let scale: f64 = (0..m).map(|i| a[i * n + col] * w[i * n + col]).sum();
+        for i in 0..m {
+            w[i * n + col] /= scale;
+        }
+    }
+    w
 }
 
 /// `‖A‖₂²` by power iteration on `AᵀA`, in f64, from a fixed start.
@@ -209,6 +305,37 @@ mod tests {
             let code_norm: f64 = code.iter().map(|&v| (v as f64).powi(2)).sum();
             let y_norm: f64 = y.iter().map(|&v| (v as f64).powi(2)).sum();
             assert!(y_norm <= problem.lipschitz * code_norm * (1.0 + 1e-5) + 1e-9);
+        }
+    }
+
+    #[test]
+    fn analytic_weight_has_unit_diagonal_and_is_optimal() {
+        let problem = Problem::new(&RunConfig {
+            m: 12,
+            n: 20,
+            ..RunConfig::default()
+        });
+        let (m, n) = (problem.m, problem.n);
+        let (a, w) = (&problem.a, &problem.analytic);
+        let col = |v: &[f32], c: usize| (0..m).map(|r| v[r * n + c] as f64).collect::<Vec<_>>();
+        let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>();
+        for c in 0..n {
+            let (ac, wc) = (col(a, c), col(w, c));
+            assert!((dot(&ac, &wc) - 1.0).abs() < 1e-5, "column {c}");
+            // Optimality: AAᵀ w_i is parallel to a_i (the constraint's normal).
+            let aat_w: Vec<f64> = (0..m)
+                .map(|r| {
+                    let row: Vec<f64> = (0..n).map(|k| a[r * n + k] as f64).collect();
+                    (0..n).map(|k| row[k] * dot(&col(a, k), &wc)).sum::<f64>()
+                })
+                .collect();
+            let scale = dot(&aat_w, &ac) / dot(&ac, &ac);
+            for r in 0..m {
+                assert!(
+                    (aat_w[r] - scale * ac[r]).abs() < 1e-4,
+                    "column {c}, row {r}"
+                );
+            }
         }
     }
 

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 /// Final scores of every method on the test set, as written to `results.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
-    /// The unfolded network.
+    /// The unfolded network with learned hard thresholds.
     pub learned_iht: MethodScores,
+    /// Its twin with learned soft thresholds (LISTA-CP), trained the same way.
+    pub lista_cp: MethodScores,
     /// ISTA with its validated threshold.
     pub ista: MethodScores,
     /// FISTA with its validated threshold.
@@ -25,9 +27,10 @@ pub struct Results {
 
 impl Results {
     /// `(name, scores)` of every method, the model first.
-    pub fn methods(&self) -> [(&'static str, &MethodScores); 4] {
+    pub fn methods(&self) -> [(&'static str, &MethodScores); 5] {
         [
             ("learned_iht", &self.learned_iht),
+            ("lista_cp", &self.lista_cp),
             ("ista", &self.ista),
             ("fista", &self.fista),
             ("iht", &self.iht),
@@ -57,6 +60,14 @@ impl Results {
             }
             out += "\n";
         }
+        out += &format!("{:<12}", "failures");
+        for (_, scores) in &methods {
+            out += &format!("{:>13}", scores.failures.count);
+        }
+        out += &format!(
+            "\n(failures: test samples whose own NMSE is above {} dB)\n",
+            crate::metrics::FAILURE_DB
+        );
         out
     }
 }

@@ -1,31 +1,38 @@
-//! A whole run: training, then every method's scores on the test set, `results.json` and the
-//! plots.
+//! A whole run: the learned IHT network and its learned soft-threshold twin (LISTA-CP), each
+//! trained through one burn-train launch per stage, then every method's scores on the test set,
+//! `results.json` and the plots.
 //!
 //! ```text
-//! <run>/config.json                  the run's RunConfig
-//! <run>/experiment.log               burn-train's log
-//! <run>/train/epoch-<e>/<metric>.log burn-train's metric logs: loss and learning rate per step
-//! <run>/valid/epoch-<e>/<metric>.log loss, NMSE and support F1 of the validation set per epoch
-//! <run>/checkpoint/                  the newest two epochs and the best (see `checkpoint`)
-//! <run>/results.json                 final scores of every method
+//! <run>/config.json                        the run's RunConfig
+//! <run>/experiment.log                     burn-train's log
+//! <run>/<network>/<launch>/                one burn-train launch: network learned-iht or
+//!                                          lista-cp, launch end-to-end or stage-01, stage-02, …
+//! <run>/<network>/<launch>/train/epoch-<e>/<metric>.log   loss and learning rate per step
+//! <run>/<network>/<launch>/valid/epoch-<e>/<metric>.log   validation loss, NMSE, support F1
+//! <run>/<network>/<launch>/checkpoint/     the newest two epochs and the best (`checkpoint`)
+//! <run>/<network>/<launch>/trained.bpk     the network the launch ended with, and
+//! <run>/<network>/<launch>/trained.json    the run's wall time then (the launch is done)
+//! <run>/results.json                       final scores of every method
 //! <run>/nmse_per_layer.{png,svg}, <run>/training.{png,svg}
 //! ```
 
-use crate::baselines::{self, Method, Operator};
+use crate::baselines::{self, Method};
 use crate::checkpoint::{self, RunClock, write_atomic};
-use crate::config::RunConfig;
+use crate::config::{RunConfig, Stage, Training};
 use crate::error::Error;
 use crate::metrics::MethodScores;
-use crate::model::LearnedIht;
+use crate::model::{Shrinkage, Unfolded};
 use crate::plot::{self, Chart, Series};
-use crate::problem::{Problem, Samples, Stream};
+use crate::problem::{Operator, Problem, Samples, Stream};
 use crate::results::Results;
 use crate::training::{self, LaunchOptions, Trained};
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Tensor};
 use burn::train::metric::NumericEntry;
+use burn::train::{ApplicationLoggerInstaller, FileApplicationLoggerInstaller};
 use burn_hardshrink::DeviceName;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How to run, beyond the config.
@@ -88,45 +95,198 @@ pub fn resume(
     execute(out, &config, true, options)
 }
 
+/// A trained network's place in the run directory, and its name in tables and charts.
+fn network_dir(shrinkage: Shrinkage) -> &'static str {
+    match shrinkage {
+        Shrinkage::Hard => "learned-iht",
+        Shrinkage::Soft => "lista-cp",
+    }
+}
+
+/// A launch's directory inside its network's.
+fn stage_dir(config: &RunConfig, stage: &Stage) -> String {
+    match config.training {
+        Training::EndToEnd => "end-to-end".into(),
+        Training::StageWise => format!("stage-{:02}", stage.index + 1),
+    }
+}
+
+/// What a finished launch leaves beside its checkpoints: the trained network and the run's
+/// wall time at its end.
+struct Finished {
+    model: PathBuf,
+    state: PathBuf,
+}
+
+impl Finished {
+    fn in_dir(dir: &Path) -> Self {
+        Self {
+            model: dir.join("trained.bpk"),
+            state: dir.join("trained.json"),
+        }
+    }
+
+    /// The run's wall time when the launch finished, if it did (the state is written last).
+    fn wall_seconds(&self) -> Result<Option<f64>, Error> {
+        let text = match std::fs::read_to_string(&self.state) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&self.state)(e)),
+        };
+        let state: checkpoint::CheckpointState = serde_json::from_str(&text)
+            .map_err(|e| Error::checkpoint(&self.state, format!("corrupt ({e})")))?;
+        Ok(Some(state.wall_seconds))
+    }
+
+    fn save(&self, model: &Unfolded, epoch: usize, clock: &RunClock) -> Result<(), Error> {
+        let bytes = model
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| Error::checkpoint(&self.model, e))?;
+        write_atomic(&self.model, &bytes).map_err(Error::io(&self.model))?;
+        let state = checkpoint::CheckpointState {
+            epoch,
+            wall_seconds: clock.seconds(),
+        };
+        let json = serde_json::to_vec_pretty(&state).expect("a state serialises");
+        write_atomic(&self.state, &json).map_err(Error::io(&self.state))
+    }
+
+    fn load(&self, fresh: Unfolded) -> Result<Unfolded, Error> {
+        let bytes = std::fs::read(&self.model).map_err(Error::io(&self.model))?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+            .map_err(|e| Error::checkpoint(&self.model, format!("unreadable ({e})")))?;
+        fresh
+            .try_load_record(record)
+            .map_err(|e| Error::checkpoint(&self.model, format!("does not fit the run ({e})")))
+    }
+}
+
+/// What every launch of a run shares.
+struct Session<'a> {
+    out: &'a Path,
+    config: &'a RunConfig,
+    options: &'a RunOptions,
+    problem: Arc<Problem>,
+    validation: Arc<Samples>,
+    devices: Vec<Device>,
+    /// Started at the first launch this session trains, from the run's wall time so far.
+    clock: Option<RunClock>,
+    /// The run's wall time at the end of the last finished launch.
+    last_wall: f64,
+    /// Epochs of finished launches, for [`RunOptions::stop_after_epochs`].
+    epochs_done: usize,
+}
+
+impl Session<'_> {
+    fn say(&self, text: &str) {
+        if !self.options.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Trains one network through every launch of the plan (skipping those a resumed run
+    /// finished); `None` when training stopped early.
+    fn train_network(&mut self, shrinkage: Shrinkage) -> Result<Option<Unfolded>, Error> {
+        let device = self.devices[0].clone();
+        let fresh = || Unfolded::new(&self.problem, self.config, shrinkage, &device);
+        let mut model: Option<Unfolded> = None;
+        for stage in self.config.stages() {
+            let name = format!(
+                "{}/{}",
+                network_dir(shrinkage),
+                stage_dir(self.config, &stage)
+            );
+            let dir = self.out.join(&name);
+            let finished = Finished::in_dir(&dir);
+            let epochs = self.config.epochs(stage.steps);
+            if let Some(wall) = finished.wall_seconds()? {
+                model = Some(finished.load(fresh())?);
+                self.last_wall = wall;
+                self.epochs_done += epochs;
+                continue;
+            }
+            let start = checkpoint::latest_readable(&dir.join("checkpoint"), |t| self.say(t))?;
+            if let Some(state) = start {
+                self.say(&format!(
+                    "resuming {name} after epoch {} of {epochs}",
+                    state.epoch
+                ));
+            }
+            let before = start.map_or(self.last_wall, |s| s.wall_seconds);
+            let clock = self
+                .clock
+                .get_or_insert_with(|| RunClock::new(before))
+                .clone();
+            let launch = LaunchOptions {
+                label: name,
+                quiet: self.options.quiet,
+                stop_after_epochs: self
+                    .options
+                    .stop_after_epochs
+                    .and_then(|n| n.checked_sub(self.epochs_done))
+                    .filter(|&n| n < epochs),
+            };
+            let base = model.take().unwrap_or_else(fresh);
+            match training::train(
+                self.config,
+                &stage,
+                base,
+                &dir,
+                &self.problem,
+                &self.validation,
+                &self.devices,
+                start.map(|s| s.epoch),
+                &clock,
+                &launch,
+            )? {
+                Trained::Finished(trained) => {
+                    finished.save(&trained, epochs, &clock)?;
+                    self.last_wall = clock.seconds();
+                    self.epochs_done += epochs;
+                    model = Some(trained);
+                }
+                Trained::Stopped => return Ok(None),
+            }
+        }
+        Ok(model)
+    }
+}
+
 fn execute(
     out: &Path,
     config: &RunConfig,
     resume: bool,
     options: &RunOptions,
 ) -> Result<Outcome, Error> {
-    let say = |text: &str| {
-        if !options.quiet {
-            eprintln!("{text}");
-        }
-    };
     let devices = config
         .training_devices()
         .into_iter()
         .map(DeviceName::open)
         .collect::<Result<Vec<Device>, _>>()?;
-    let start = if resume {
-        let found = checkpoint::latest_readable(&out.join("checkpoint"), say)?;
-        match found {
-            Some(state) => say(&format!(
-                "resuming {} after epoch {} of {}",
-                out.display(),
-                state.epoch,
-                config.epochs()
-            )),
-            None => say(&format!(
-                "{} has no checkpoint yet: starting from the first epoch",
-                out.display()
-            )),
-        }
-        found
-    } else {
-        None
-    };
-    let clock = RunClock::new(start.map_or(0.0, |s| s.wall_seconds));
-
+    // burn-train's log of the run (a process has one: later runs in it log there too).
+    let _ = FileApplicationLoggerInstaller::new(out.join("experiment.log")).install();
     let problem = Arc::new(Problem::new(config));
-    say(&format!(
-        "sparse coding: m = {}, n = {}, p = {}, {} layers, {} steps of {} on {} (L = {:.3})",
+    let validation = Arc::new(problem.sample(
+        config.seed,
+        Stream::Validation,
+        0,
+        config.validation_samples,
+    ));
+    let mut session = Session {
+        out,
+        config,
+        options,
+        problem: problem.clone(),
+        validation: validation.clone(),
+        devices,
+        clock: None,
+        last_wall: 0.0,
+        epochs_done: 0,
+    };
+    session.say(&format!(
+        "sparse coding: m = {}, n = {}, p = {}, {} layers, {} steps of {} on {} (L = {:.3}){}",
         config.m,
         config.n,
         config.p,
@@ -139,41 +299,43 @@ fn execute(
             .map(|d| d.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        problem.lipschitz
+        problem.lipschitz,
+        if resume { ", resumed" } else { "" }
     ));
-    let validation = Arc::new(problem.sample(
-        config.seed,
-        Stream::Validation,
-        0,
-        config.validation_samples,
-    ));
-    let launch = LaunchOptions {
-        quiet: options.quiet,
-        stop_after_epochs: options.stop_after_epochs,
-    };
-    let model = match training::train(
-        config,
-        out,
-        &problem,
-        &validation,
-        &devices,
-        start.map(|s| s.epoch),
-        &clock,
-        &launch,
-    )? {
-        Trained::Finished(model) => model,
-        Trained::Stopped => return Ok(Outcome::Stopped),
-    };
+    let mut networks = Vec::new();
+    let mut seconds = Vec::new();
+    let plain = session.devices[0].clone();
+    let operator = problem.operator(&plain);
+    for shrinkage in [Shrinkage::Hard, Shrinkage::Soft] {
+        let start = session.last_wall;
+        let Some(model) = session.train_network(shrinkage)? else {
+            return Ok(Outcome::Stopped);
+        };
+        seconds.push(session.last_wall - start);
+        networks.push(if config.calibrate_last_threshold {
+            let (model, trained) = model.calibrate_last_threshold(&validation, &operator);
+            (model, Some(trained))
+        } else {
+            (model, None)
+        });
+    }
+    let clock = session
+        .clock
+        .clone()
+        .unwrap_or_else(|| RunClock::new(session.last_wall));
 
-    let plain = &devices[0];
+    let plain = &plain;
     let test = problem.sample(config.test_seed, Stream::Test, 0, config.test_samples);
-    let operator = Operator {
-        dictionary: problem.dictionary(plain),
-        dictionary_t: problem.dictionary_t(plain),
-        lipschitz: problem.lipschitz,
-    };
-    let learned_iht = score_network(&model, &test, &operator, plain);
-    say("choosing the baselines' thresholds on the validation set");
+    let [learned_iht, lista_cp] = [0, 1].map(|i| {
+        let (model, trained_last) = &networks[i];
+        let scores = score_network(model, &test, &operator, plain);
+        MethodScores {
+            training_seconds: Some(seconds[i]),
+            trained_last_threshold: *trained_last,
+            ..scores
+        }
+    });
+    session.say("choosing the baselines' thresholds on the validation set");
     let validation_y = validation.measurements(plain);
     let test_y = test.measurements(plain);
     let [ista, fista, iht] = Method::ALL.map(|method| {
@@ -189,10 +351,11 @@ fn execute(
                 .into_iter()
                 .map(host)
                 .collect();
-        MethodScores::of(&iterates, &test.x, vec![tau])
+        MethodScores::of(&iterates, &test.x, config.n, vec![tau])
     });
     let results = Results {
         learned_iht,
+        lista_cp,
         ista,
         fista,
         iht,
@@ -216,18 +379,26 @@ fn host(t: Tensor<2>) -> Vec<f32> {
 
 /// The network's scores on a set of samples, every layer.
 fn score_network(
-    model: &LearnedIht,
+    model: &Unfolded,
     samples: &Samples,
     operator: &Operator,
     device: &Device,
 ) -> MethodScores {
     let model = model.clone().fork(device);
     let outputs: Vec<Vec<f32>> = model
-        .forward(samples.measurements(device), &operator.dictionary_t)
+        .forward(samples.measurements(device), operator)
         .into_iter()
         .map(host)
         .collect();
-    MethodScores::of(&outputs, &samples.x, model.thresholds())
+    MethodScores {
+        step_sizes: model.step_sizes(),
+        ..MethodScores::of(
+            &outputs,
+            &samples.x,
+            operator.dictionary_t.dims()[0],
+            model.thresholds(),
+        )
+    }
 }
 
 /// The numeric entries of one metric's log for one epoch (burn-train's format).
@@ -242,7 +413,8 @@ fn read_log(path: &Path) -> Vec<NumericEntry> {
 /// How a method is named in the charts.
 fn label(method: &str) -> &str {
     match method {
-        "learned_iht" => "learned IHT",
+        "learned_iht" | "learned-iht" => "learned IHT",
+        "lista_cp" | "lista-cp" => "LISTA-CP (soft)",
         "ista" => "ISTA",
         "fista" => "FISTA",
         "iht" => "IHT",
@@ -273,51 +445,68 @@ fn plot_run(out: &Path, config: &RunConfig, results: &Results) -> Result<(), Err
     };
     plot::save(&[per_layer], &out.join("nmse_per_layer"), (900, 560))?;
 
-    let mut per_step = Vec::new();
-    let mut nmse = Vec::new();
-    for epoch in 1..=config.epochs() {
-        let steps = read_log(&out.join(format!("train/epoch-{epoch}/Loss.log")));
-        // One entry per step, then the epoch's mean.
-        per_step.extend(
-            steps
-                .iter()
-                .filter(|entry| !matches!(entry, NumericEntry::Final(_)))
-                .map(NumericEntry::current),
-        );
-        if let Some(last) = read_log(&out.join(format!("valid/epoch-{epoch}/NMSE.log"))).last() {
-            let step = (epoch * config.checkpoint_every).min(config.steps);
-            nmse.push((step as f64, last.current()));
+    let mut loss_series = Vec::new();
+    let mut nmse_series = Vec::new();
+    for shrinkage in [Shrinkage::Hard, Shrinkage::Soft] {
+        let (mut per_step, mut nmse) = (Vec::new(), Vec::new());
+        for stage in config.stages() {
+            let dir = out
+                .join(network_dir(shrinkage))
+                .join(stage_dir(config, &stage));
+            for epoch in 1..=config.epochs(stage.steps) {
+                let steps = read_log(&dir.join(format!("train/epoch-{epoch}/Loss.log")));
+                // One entry per step, then the epoch's mean.
+                per_step.extend(
+                    steps
+                        .iter()
+                        .filter(|entry| !matches!(entry, NumericEntry::Final(_)))
+                        .map(NumericEntry::current),
+                );
+                let valid = read_log(&dir.join(format!("valid/epoch-{epoch}/NMSE.log")));
+                if let Some(last) = valid.last() {
+                    let step =
+                        stage.first_step + (epoch * config.checkpoint_every).min(stage.steps);
+                    nmse.push((step as f64, last.current()));
+                }
+            }
         }
+        // The mean of every run of `bucket` steps, about 200 points in all.
+        let bucket = per_step.len().div_ceil(200).max(1);
+        let loss = per_step
+            .chunks(bucket)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let mean = chunk.iter().sum::<f64>() / chunk.len() as f64;
+                ((i * bucket + chunk.len()) as f64, 10.0 * mean.log10())
+            })
+            .collect();
+        let name = label(network_dir(shrinkage));
+        loss_series.push(Series {
+            name: name.into(),
+            points: loss,
+        });
+        nmse_series.push(Series {
+            name: name.into(),
+            points: nmse,
+        });
     }
-    // The mean of every run of `bucket` steps, about 200 points in all.
-    let bucket = per_step.len().div_ceil(200).max(1);
-    let loss = per_step
-        .chunks(bucket)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mean = chunk.iter().sum::<f64>() / chunk.len() as f64;
-            ((i * bucket + chunk.len()) as f64, 10.0 * mean.log10())
-        })
-        .collect();
+    let trained = match config.training {
+        Training::EndToEnd => "last layer",
+        Training::StageWise => "last trained layer",
+    };
     let loss = Chart {
-        title: "Training loss".into(),
+        title: "Training loss (mean over runs of steps)".into(),
         x_label: "step".into(),
         y_label: "loss (dB)".into(),
         integer_x: true,
-        series: vec![Series {
-            name: format!("mean of {bucket} steps"),
-            points: loss,
-        }],
+        series: loss_series,
     };
     let validation = Chart {
-        title: "Validation NMSE, last layer".into(),
+        title: format!("Validation NMSE, {trained}"),
         x_label: "step".into(),
         y_label: "NMSE (dB)".into(),
         integer_x: true,
-        series: vec![Series {
-            name: "learned IHT".into(),
-            points: nmse,
-        }],
+        series: nmse_series,
     };
     plot::save(&[loss, validation], &out.join("training"), (800, 520))
 }

@@ -2,12 +2,14 @@
 //! checkpoints, renderer and device strategy.
 
 use crate::checkpoint::{AtomicCheckpointer, RunClock};
-use crate::config::RunConfig;
+use crate::config::{RunConfig, Stage, Training, schedule};
 use crate::data::{StepLoader, ValidationLoader};
 use crate::error::Error;
 use crate::metrics::{NmseMetric, SupportF1Metric};
-use crate::model::LearnedIht;
+use crate::model::Unfolded;
 use crate::problem::{Problem, Samples};
+use burn::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedulerConfig};
+use burn::module::{Module, ParamGroup};
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
 use burn::train::checkpoint::{
@@ -34,6 +36,8 @@ const VALIDATION_BATCH: usize = 1000;
 /// How a training launch reports and ends.
 #[derive(Debug, Clone, Default)]
 pub struct LaunchOptions {
+    /// The dashboard's name for the launch.
+    pub label: String,
     /// No dashboard and no progress lines.
     pub quiet: bool,
     /// Stop as a kill would once this many epochs are checkpointed: the next epoch trains,
@@ -44,16 +48,18 @@ pub struct LaunchOptions {
 /// How a launch ended.
 pub enum Trained {
     /// Every epoch ran; the network, out of autodiff.
-    Finished(LearnedIht),
+    Finished(Unfolded),
     /// Stopped before the last epoch (by the dashboard's quit, or [`LaunchOptions`]).
     Stopped,
 }
 
-/// Trains `model` per `config` in `dir` from `start_epoch` epochs done (a checkpoint of that
-/// epoch must be there), on the config's devices.
+/// Runs one training launch: `stage` of `model` in `dir`, from `start_epoch` epochs done (a
+/// checkpoint of that epoch must be there), on the config's devices.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     config: &RunConfig,
+    stage: &Stage,
+    model: Unfolded,
     dir: &Path,
     problem: &Arc<Problem>,
     validation: &Arc<Samples>,
@@ -63,26 +69,27 @@ pub fn train(
     options: &LaunchOptions,
 ) -> Result<Trained, Error> {
     let main = devices[0].clone();
-    let model = LearnedIht::new(
-        problem,
-        &config.threshold_schedule(),
-        config.fixed_thresholds,
-        config.bandwidth,
-        &main.clone().autodiff(),
-    );
+    // A network from an earlier launch (or a fresh one) is on the plain device, out of autodiff.
+    let model = Unfolded {
+        active: stage.layers,
+        ..model.train().fork(&main.clone().autodiff())
+    };
     let train_loader = StepLoader::new(
         problem.clone(),
         config.seed,
         config.batch,
-        0,
-        config.steps,
+        stage.first_step,
+        stage.steps,
         config.checkpoint_every,
         start_epoch.unwrap_or(0),
         &main.clone().autodiff(),
     );
     let valid_loader = ValidationLoader::new(problem, validation.clone(), VALIDATION_BATCH, &main);
-    let scheduler = config.lr_schedule().init().map_err(Error::Usage)?;
-    let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
+    let scheduler = learning_rates(config, stage, &model)?;
+    // PyTorch's ε: Burn's default (1e-5) is not small next to these gradients (the loss is an MSE
+    // of codes recovered to -30 dB and beyond), and would damp every step.
+    let optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let learner = Learner::new(model, optimizer, scheduler);
 
     let checkpoints = dir.join("checkpoint");
     let divergence = DivergenceGuard::default();
@@ -108,8 +115,10 @@ pub fn train(
         )
         .with_checkpointing_strategy(divergence.guard(keep))
         .early_stopping(divergence.clone())
-        .num_epochs(config.epochs())
-        .label("learned IHT");
+        .num_epochs(config.epochs(stage.steps))
+        .label(&options.label)
+        // One log per run, installed by the run (burn-train's is per process, per launch).
+        .with_application_logger(None);
     if devices.len() > 1 {
         training = training.with_training_strategy(
             ExecutionStrategy::MultiDevice(devices.to_vec(), MultiDeviceOptim::OptimMainDevice)
@@ -154,6 +163,24 @@ pub fn train(
         Some(_) => Trained::Stopped,
         None => Trained::Finished(model),
     })
+}
+
+/// The learning rates of a launch: the config's schedule over the stage's steps; in stage-wise
+/// training, the layers before the newest one at `earlier_layers_lr` of it.
+fn learning_rates(
+    config: &RunConfig,
+    stage: &Stage,
+    model: &Unfolded,
+) -> Result<ModuleLrScheduler, Error> {
+    let full = schedule(config.learning_rate, stage.steps);
+    let scheduler = if stage.layers == 1 || config.training == Training::EndToEnd {
+        ModuleLrSchedulerConfig::new(full.into())
+    } else {
+        let earlier = schedule(config.learning_rate * config.earlier_layers_lr, stage.steps);
+        let newest = ParamGroup::ids_from_module(model.layers[stage.layers - 1].clone());
+        ModuleLrSchedulerConfig::new(earlier.into()).with_group(newest, full)
+    };
+    scheduler.init().map_err(Error::Usage)
 }
 
 /// Stops training at the first epoch whose validation loss is not finite, and keeps that
@@ -278,4 +305,41 @@ impl burn::train::logger::EvaluationProgressLogger for QuietRenderer {
 impl MetricsRenderer for QuietRenderer {
     fn manual_close(&mut self) {}
     fn register_metric(&mut self, _: MetricDefinition) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Shrinkage, Weight};
+
+    #[test]
+    fn stage_wise_launches_slow_the_earlier_layers() {
+        let config = RunConfig {
+            layers: 3,
+            steps: 30,
+            training: Training::StageWise,
+            earlier_layers_lr: 0.25,
+            learning_rate: 0.01,
+            ..RunConfig::default()
+        };
+        let problem = Problem::new(&config);
+        let model = Unfolded::new(&problem, &config, Shrinkage::Hard, &Device::flex());
+        let id = |layer: usize| match &model.layers[layer].weight {
+            Weight::Analytic(step) => step.id,
+            Weight::Free(weight) => weight.id,
+        };
+        // Stage 2 trains layers 1 and 2: the second at the full rate, the first slowed.
+        let stage = config.stages()[1];
+        let rates = learning_rates(&config, &stage, &model).unwrap().step();
+        assert_eq!(rates.lr_from_param(id(1), None), 0.01);
+        assert_eq!(rates.lr_from_param(id(0), None), 0.0025);
+        // End to end, every layer at the full rate.
+        let end_to_end = RunConfig {
+            training: Training::EndToEnd,
+            ..config
+        };
+        let stage = end_to_end.stages()[0];
+        let rates = learning_rates(&end_to_end, &stage, &model).unwrap().step();
+        assert_eq!(rates.lr_from_param(id(0), None), 0.01);
+    }
 }

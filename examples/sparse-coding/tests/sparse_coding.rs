@@ -1,25 +1,35 @@
-//! The sparse-coding example end to end: a small run learns and beats its ISTA baseline, a run
-//! stopped or killed (SIGKILL) and resumed ends where an uninterrupted one does, a damaged
-//! checkpoint is passed over, two devices train as one, and every bad input gets its one-line
-//! error.
+//! The sparse-coding example end to end: small runs of each training mode learn and beat their
+//! ISTA baseline, a run stopped or killed (SIGKILL) and resumed ends where an uninterrupted one
+//! does, a damaged checkpoint is passed over, two devices train as one, and every bad input gets
+//! its one-line error.
 
 use burn_hardshrink::DeviceName;
+use sparse_coding::config::Training;
 use sparse_coding::{Outcome, Results, RunConfig, RunOptions, resume, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A configuration small enough to train in seconds in a debug build.
+/// A configuration small enough to train in seconds in a debug build, end to end.
 fn small() -> RunConfig {
     RunConfig {
+        training: Training::EndToEnd,
         layers: 4,
         steps: 240,
         batch: 64,
-        learning_rate: 3e-3,
         test_samples: 300,
         validation_samples: 300,
         checkpoint_every: 40,
         ..RunConfig::default()
+    }
+}
+
+/// The same, trained stage-wise: 4 stages of 60 steps, 2 epochs each.
+fn small_stage_wise() -> RunConfig {
+    RunConfig {
+        training: Training::StageWise,
+        checkpoint_every: 30,
+        ..small()
     }
 }
 
@@ -44,10 +54,18 @@ fn finished(outcome: Outcome) -> Results {
     }
 }
 
-/// The last (final) value of a burn-train metric log.
+/// The directory of the learned IHT network's only launch (end-to-end) or of stage `stage`.
+fn launch(out: &Path, stage: Option<usize>) -> PathBuf {
+    match stage {
+        None => out.join("learned-iht/end-to-end"),
+        Some(stage) => out.join(format!("learned-iht/stage-{stage:02}")),
+    }
+}
+
+/// The last (final) value of a burn-train metric log of a launch.
 fn logged(dir: &Path, split: &str, epoch: usize, metric: &str) -> f64 {
     let text = std::fs::read_to_string(dir.join(format!("{split}/epoch-{epoch}/{metric}.log")))
-        .unwrap_or_else(|e| panic!("{split} epoch {epoch} {metric}: {e}"));
+        .unwrap_or_else(|e| panic!("{} {split} epoch {epoch} {metric}: {e}", dir.display()));
     let last = text.lines().last().unwrap();
     last.split(',').next().unwrap().parse().unwrap()
 }
@@ -68,55 +86,81 @@ fn assert_close(a: &Results, b: &Results, tolerance: f64, what: &str) {
                 "{what}: {name} support {u} vs {v}"
             );
         }
+        assert_eq!(
+            x.failures.count, y.failures.count,
+            "{what}: {name} failures"
+        );
     }
 }
 
-#[test]
-fn small_run_learns_and_beats_ista() {
-    let out = scratch("learns");
-    let config = small();
-    let results = finished(run(&config, &out, &quiet()).unwrap());
-    let learned = results.learned_iht.final_nmse_db();
+/// Both networks of a small run beat ISTA by 3 dB and improve over their training.
+fn assert_learns(results: &Results, first: f64, last: f64, what: &str) {
     let ista = results.ista.final_nmse_db();
-    assert_eq!(results.learned_iht.nmse_db.len(), 4);
-    assert!(
-        learned < ista - 3.0,
-        "learned {learned:.2} dB vs ISTA {ista:.2} dB"
-    );
-    // Validation NMSE, logged by burn-train every epoch, improves from the first epoch to the
-    // last.
-    let epochs = config.epochs();
-    let (first, last) = (
-        logged(&out, "valid", 1, "NMSE"),
-        logged(&out, "valid", epochs, "NMSE"),
-    );
+    for (name, scores) in &results.methods()[..2] {
+        assert_eq!(scores.nmse_db.len(), 4, "{what}: {name}");
+        let learned = scores.final_nmse_db();
+        assert!(
+            learned < ista - 3.0,
+            "{what}: {name} {learned:.2} dB vs ISTA {ista:.2} dB"
+        );
+    }
     assert!(
         last < first - 1.0,
-        "validation NMSE {first:.2} -> {last:.2} dB"
+        "{what}: validation NMSE {first:.2} -> {last:.2} dB"
     );
+}
+
+#[test]
+fn small_end_to_end_run_learns_and_beats_ista() {
+    let out = scratch("learns");
+    // Short epochs: the analytic weights are most of the way there after 40 steps.
+    let config = RunConfig {
+        checkpoint_every: 20,
+        ..small()
+    };
+    let results = finished(run(&config, &out, &quiet()).unwrap());
+    // Validation NMSE, logged by burn-train every epoch, improves from the first epoch to the
+    // last.
+    let dir = launch(&out, None);
+    let epochs = config.epochs(config.steps);
+    let (first, last) = (
+        logged(&dir, "valid", 1, "NMSE"),
+        logged(&dir, "valid", epochs, "NMSE"),
+    );
+    assert_learns(&results, first, last, "end-to-end");
 
     // results.json holds every method by name, and the run wrote its files.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    for name in ["learned_iht", "ista", "fista", "iht"] {
+    for name in ["learned_iht", "lista_cp", "ista", "fista", "iht"] {
         assert_eq!(json[name]["nmse_db"].as_array().unwrap().len(), 4, "{name}");
         for key in ["precision", "recall", "f1"] {
             let v = json[name][key].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&v), "{name}.{key} = {v}");
         }
+        let failures = &json[name]["failures"];
+        let count = failures["count"].as_u64().unwrap() as usize;
+        assert_eq!(failures["support_sizes"].as_array().unwrap().len(), count);
+        assert!(count <= 300, "{name}");
+    }
+    for name in ["learned_iht", "lista_cp"] {
+        assert!(json[name]["training_seconds"].as_f64().unwrap() > 0.0);
+        assert_eq!(json[name]["step_sizes"].as_array().unwrap().len(), 4);
     }
     assert!(json["wall_seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(json["steps"], 240);
     assert_eq!(json["device"], "cpu");
     for file in [
         "config.json",
+        "experiment.log",
         "nmse_per_layer.png",
         "nmse_per_layer.svg",
         "training.png",
         "training.svg",
-        "experiment.log",
-        "train/epoch-1/Loss.log",
-        "valid/epoch-1/Support_F1.log",
+        "learned-iht/end-to-end/trained.bpk",
+        "learned-iht/end-to-end/train/epoch-1/Loss.log",
+        "learned-iht/end-to-end/valid/epoch-1/Support_F1.log",
+        "lista-cp/end-to-end/trained.json",
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
@@ -124,17 +168,14 @@ fn small_run_learns_and_beats_ista() {
     for epoch in [epochs - 1, epochs] {
         for record in ["model", "optim", "scheduler"] {
             let file = format!("checkpoint/{record}-{epoch}.bpk");
-            assert!(out.join(&file).is_file(), "{file} missing");
+            assert!(dir.join(&file).is_file(), "{file} missing");
         }
     }
-    let models = std::fs::read_dir(out.join("checkpoint"))
+    let models = std::fs::read_dir(dir.join("checkpoint"))
         .unwrap()
         .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("model-")
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("model-")
         })
         .count();
     assert!(models <= 3, "{models} model checkpoints kept");
@@ -148,96 +189,143 @@ fn small_run_learns_and_beats_ista() {
 }
 
 #[test]
-fn stopped_runs_resume_to_the_same_result() {
-    let config = RunConfig {
-        steps: 120,
-        ..small()
-    };
-    let whole = scratch("whole");
-    let expected = finished(run(&config, &whole, &quiet()).unwrap());
-    // Stopped after 1 epoch (epoch 2 trained, not checkpointed) and after 0 (nothing saved).
-    for epochs in [1, 0] {
-        let parts = scratch(&format!("parts-{epochs}"));
-        let stop = RunOptions {
-            stop_after_epochs: Some(epochs),
-            ..quiet()
-        };
-        assert!(matches!(
-            run(&config, &parts, &stop).unwrap(),
-            Outcome::Stopped
-        ));
-        assert!(!parts.join("results.json").exists());
-        let resumed = finished(resume(&parts, None, &quiet()).unwrap());
-        // Same batches, same Adam and schedule state, same CPU kernels: the same numbers.
-        assert_close(
-            &expected,
-            &resumed,
-            1e-9,
-            &format!("stopped after {epochs}"),
-        );
-        for epoch in 1..=config.epochs() {
-            assert_eq!(
-                logged(&whole, "valid", epoch, "NMSE"),
-                logged(&parts, "valid", epoch, "NMSE"),
-                "validation NMSE of epoch {epoch} after a stop after {epochs}"
-            );
-        }
-        std::fs::remove_dir_all(&parts).unwrap();
+fn small_stage_wise_run_learns_and_beats_ista() {
+    let out = scratch("stage-wise");
+    let config = small_stage_wise();
+    let results = finished(run(&config, &out, &quiet()).unwrap());
+    // One launch per layer: stage t trains (and validates) the first t layers.
+    for stage in 1..=4 {
+        assert!(launch(&out, Some(stage)).join("trained.bpk").is_file());
     }
-    std::fs::remove_dir_all(&whole).unwrap();
+    let (first, last) = (
+        logged(&launch(&out, Some(1)), "valid", 2, "NMSE"),
+        logged(&launch(&out, Some(4)), "valid", 2, "NMSE"),
+    );
+    assert_learns(&results, first, last, "stage-wise");
+    std::fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
-fn a_killed_run_resumes_to_the_same_result() {
-    let config = RunConfig {
-        steps: 400,
-        ..small()
-    };
-    let whole = scratch("kill-whole");
-    let expected = finished(run(&config, &whole, &quiet()).unwrap());
+fn stopped_runs_resume_to_the_same_result() {
+    for (config, stops) in [
+        (
+            RunConfig {
+                steps: 120,
+                ..small()
+            },
+            // After 1 epoch (epoch 2 trained, not checkpointed), and after 0 (nothing saved).
+            vec![1, 0],
+        ),
+        // Stage-wise: inside stage 2 of the learned IHT network, and inside the twin's stage 1
+        // (4 stages of 2 epochs each per network).
+        (small_stage_wise(), vec![3, 8]),
+    ] {
+        let whole = scratch("whole");
+        let expected = finished(run(&config, &whole, &quiet()).unwrap());
+        for epochs in stops {
+            let what = format!("{:?} stopped after {epochs} epochs", config.training);
+            let parts = scratch(&format!("parts-{epochs}"));
+            let stop = RunOptions {
+                stop_after_epochs: Some(epochs),
+                ..quiet()
+            };
+            assert!(
+                matches!(run(&config, &parts, &stop).unwrap(), Outcome::Stopped),
+                "{what}"
+            );
+            assert!(!parts.join("results.json").exists());
+            let resumed = finished(resume(&parts, None, &quiet()).unwrap());
+            // Same batches, same Adam and schedule state, same CPU kernels: the same numbers.
+            assert_close(&expected, &resumed, 1e-9, &what);
+            for stage in config.stages() {
+                let (a, b) = match config.training {
+                    Training::EndToEnd => (launch(&whole, None), launch(&parts, None)),
+                    Training::StageWise => (
+                        launch(&whole, Some(stage.index + 1)),
+                        launch(&parts, Some(stage.index + 1)),
+                    ),
+                };
+                for epoch in 1..=config.epochs(stage.steps) {
+                    assert_eq!(
+                        logged(&a, "valid", epoch, "NMSE"),
+                        logged(&b, "valid", epoch, "NMSE"),
+                        "{what}: validation NMSE of {} epoch {epoch}",
+                        a.display()
+                    );
+                }
+            }
+            std::fs::remove_dir_all(&parts).unwrap();
+        }
+        std::fs::remove_dir_all(&whole).unwrap();
+    }
+}
 
+/// Runs the binary on `config` into `out` and SIGKILLs it once `file` (relative to `out`)
+/// exists.
+fn kill_when(config: &RunConfig, out: &Path, file: &str) {
     let binary = env!("CARGO_BIN_EXE_sparse-coding");
-    let killed = scratch("killed");
-    std::fs::create_dir_all(&killed).unwrap();
-    let file = killed.with_extension("json");
-    std::fs::write(&file, config.to_json()).unwrap();
+    std::fs::create_dir_all(out).unwrap();
+    let config_file = out.with_extension("json");
+    std::fs::write(&config_file, config.to_json()).unwrap();
     let mut child = Command::new(binary)
         .args(["--quiet", "--config"])
-        .arg(&file)
+        .arg(&config_file)
         .arg("--out")
-        .arg(&killed)
+        .arg(out)
         .spawn()
         .unwrap();
-    // SIGKILL once the second checkpoint is complete: the run is somewhere in epoch 3.
     let started = Instant::now();
-    while !killed.join("checkpoint/state-2.json").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no checkpoint"
-        );
+    while !out.join(file).exists() {
+        assert!(started.elapsed() < Duration::from_secs(300), "no {file}");
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!killed.join("results.json").exists());
+    std::fs::remove_file(&config_file).unwrap();
+    assert!(!out.join("results.json").exists());
+}
 
+/// Resumes the run in `out` with the binary; its results.
+fn resume_binary(out: &Path) -> (Results, String) {
+    let binary = env!("CARGO_BIN_EXE_sparse-coding");
     let output = Command::new(binary)
         .arg("--resume")
-        .arg(&killed)
+        .arg(out)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("resuming"), "{stderr}");
-    let resumed: Results =
-        serde_json::from_str(&std::fs::read_to_string(killed.join("results.json")).unwrap())
-            .unwrap();
-    assert_close(&expected, &resumed, 1e-9, "killed and resumed");
-    assert_eq!(resumed.steps, expected.steps);
-    std::fs::remove_dir_all(&killed).unwrap();
-    std::fs::remove_file(&file).unwrap();
-    std::fs::remove_dir_all(&whole).unwrap();
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+    (serde_json::from_str(&text).unwrap(), stderr)
+}
+
+#[test]
+fn killed_runs_resume_to_the_same_result() {
+    let end_to_end = RunConfig {
+        steps: 400,
+        ..small()
+    };
+    // SIGKILL once the second checkpoint of the end-to-end launch is complete (the run is
+    // somewhere in epoch 3), and once stage 3 of a stage-wise run has its first checkpoint.
+    for (config, file) in [
+        (end_to_end, "learned-iht/end-to-end/checkpoint/state-2.json"),
+        (
+            small_stage_wise(),
+            "learned-iht/stage-03/checkpoint/state-1.json",
+        ),
+    ] {
+        let whole = scratch("kill-whole");
+        let expected = finished(run(&config, &whole, &quiet()).unwrap());
+        let killed = scratch("killed");
+        kill_when(&config, &killed, file);
+        let (resumed, stderr) = resume_binary(&killed);
+        assert!(stderr.contains("resuming"), "{stderr}");
+        assert_close(&expected, &resumed, 1e-9, &format!("killed at {file}"));
+        assert_eq!(resumed.steps, expected.steps);
+        std::fs::remove_dir_all(&killed).unwrap();
+        std::fs::remove_dir_all(&whole).unwrap();
+    }
 }
 
 #[test]
@@ -258,17 +346,11 @@ fn damaged_checkpoints_are_passed_over_or_named() {
     };
     run(&config, &out, &stop).unwrap();
     // The newest checkpoint (epoch 2) cut short: resume falls back to epoch 1 and says so.
-    let newest = out.join("checkpoint/optim-2.bpk");
+    let checkpoints = launch(&out, None).join("checkpoint");
+    let newest = checkpoints.join("optim-2.bpk");
     let bytes = std::fs::read(&newest).unwrap();
     std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
-    let binary = env!("CARGO_BIN_EXE_sparse-coding");
-    let output = Command::new(binary)
-        .arg("--resume")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let (resumed, stderr) = resume_binary(&out);
     let notice: Vec<_> = stderr
         .lines()
         .filter(|l| l.contains("unreadable"))
@@ -282,8 +364,6 @@ fn damaged_checkpoints_are_passed_over_or_named() {
     );
     let whole = scratch("damaged-whole");
     let expected = finished(run(&config, &whole, &quiet()).unwrap());
-    let resumed: Results =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_close(
         &expected,
         &resumed,
@@ -296,9 +376,10 @@ fn damaged_checkpoints_are_passed_over_or_named() {
     // Nothing readable: one line naming every bad file.
     let out = scratch("all-bad");
     run(&config, &out, &stop).unwrap();
+    let checkpoints = launch(&out, None).join("checkpoint");
     for epoch in [1, 2] {
         std::fs::write(
-            out.join(format!("checkpoint/model-{epoch}.bpk")),
+            checkpoints.join(format!("model-{epoch}.bpk")),
             b"not a model",
         )
         .unwrap();
@@ -385,15 +466,22 @@ fn bad_configurations_name_the_field() {
             },
             "multiple of the number of devices (2)",
         ),
-        #[cfg(not(feature = "wgpu"))]
         (
             RunConfig {
-                device: DeviceName::Wgpu,
-                ..small()
+                steps: 3,
+                ..small_stage_wise()
             },
-            "device `wgpu` is not built in",
+            "at least one per layer",
+        ),
+        (
+            RunConfig {
+                earlier_layers_lr: 0.0,
+                ..small_stage_wise()
+            },
+            "`earlier_layers_lr`",
         ),
     ];
+
     for (config, needle) in cases {
         let err = run(&config, &out, &quiet()).unwrap_err().to_string();
         assert!(err.contains(needle), "expected {needle:?} in: {err}");
@@ -403,6 +491,20 @@ fn bad_configurations_name_the_field() {
             "a rejected config must not create the run directory"
         );
     }
+    // A device whose backend this build leaves out (asking the library, not this crate's
+    // features, which Cargo unifies across the workspace: CUDA is never built in the suite).
+    let missing = DeviceName::ALL
+        .into_iter()
+        .find(|name| !name.is_compiled())
+        .expect("the suite builds without some backend");
+    let config = RunConfig {
+        device: missing,
+        ..small()
+    };
+    let err = run(&config, &out, &quiet()).unwrap_err().to_string();
+    let needle = format!("device `{missing}` is not built in");
+    assert!(err.contains(&needle), "expected {needle:?} in: {err}");
+    assert!(!out.exists());
 }
 
 #[test]
@@ -419,6 +521,10 @@ fn command_line_errors_are_one_line_with_exit_code_2() {
         (
             vec!["--device", "quantum"],
             vec!["--device", "quantum", "cpu, flex, ndarray"],
+        ),
+        (
+            vec!["--training", "sideways"],
+            vec!["--training", "end-to-end, stage-wise"],
         ),
         (vec!["--layers", "0"], vec!["`layers`"]),
         (vec!["--steps", "many"], vec!["--steps", "many"]),
