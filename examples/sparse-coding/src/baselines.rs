@@ -30,15 +30,6 @@ pub enum Method {
 impl Method {
     /// All baselines, in the order they are reported.
     pub const ALL: [Method; 3] = [Method::Ista, Method::Fista, Method::Iht];
-
-    /// The name used in tables and `results.json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Ista => "ista",
-            Self::Fista => "fista",
-            Self::Iht => "iht",
-        }
-    }
 }
 
 /// The thresholds tried: 25 values, log-spaced from 1e-3 to 1.

@@ -175,7 +175,7 @@ impl DataLoader<SparseBatch> for StepLoader {
     }
 
     fn num_items(&self) -> usize {
-        self.epoch_steps * self.rows.len()
+        self.epoch_steps.min(self.steps) * self.rows.len()
     }
 
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {

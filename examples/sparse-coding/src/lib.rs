@@ -5,10 +5,11 @@
 //! Recover sparse codes `x ∈ Rⁿ` from `y = A x + noise` with a network of `K` layers
 //!
 //! ```text
-//! x_{k+1} = Hardshrink_{λ_k}( x_k + W_kᵀ (y − A x_k) ),   x₀ = 0
+//! x_{k+1} = Hardshrink_{λ_k}( x_k + W_kᵀ (y − A x_k) + β_k (x_k − x_{k−1}) ),   x₀ = 0
 //! ```
 //!
-//! whose weights `W_k` and thresholds `λ_k` are trained (the thresholds through
+//! (`W_k = γ_k·W` with ALISTA's analytic `W`, or free; the momentum `β_k` optional) whose
+//! weights, steps, momenta and thresholds `λ_k` are trained (the thresholds through
 //! [`burn_hardshrink::LearnedHardshrink`]), and compare it with ISTA, FISTA and IHT run for as
 //! many iterations. [`run`] does everything the command line does.
 //!

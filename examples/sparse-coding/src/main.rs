@@ -11,7 +11,8 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Learned iterative hard thresholding against ISTA, FISTA and IHT on synthetic sparse codes.
+/// Learned iterative hard thresholding against its soft-threshold twin (LISTA-CP), ISTA, FISTA
+/// and IHT on synthetic sparse codes.
 ///
 /// Options override the preset, which overrides `--config`'s file, which overrides the
 /// defaults. A run writes its config, checkpoints, metric logs, results and plots to `--out`.
@@ -26,7 +27,8 @@ struct Cli {
     /// every batch.
     #[arg(long, value_enum, value_delimiter = ',', conflicts_with = "device")]
     devices: Option<Vec<DeviceName>>,
-    /// Problem size: default (m = 64, n = 128) or large (m = 250, n = 500).
+    /// Problem size and budget: default (m = 64, n = 128, 16 000 steps) or large (m = 250,
+    /// n = 500, 4 800 steps).
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Training steps.
@@ -41,7 +43,8 @@ struct Cli {
     /// Seed of the dictionary and the training data.
     #[arg(long)]
     seed: Option<u64>,
-    /// Keep the thresholds at 0.5·0.8^k instead of learning them.
+    /// Keep learned IHT's thresholds at 0.5·0.8^k instead of learning them (the soft twin
+    /// still learns its own).
     #[arg(long)]
     fixed_thresholds: bool,
     /// Layer weights: analytic (ALISTA's W with a learned step per layer) or free (LISTA-CP).
@@ -59,7 +62,8 @@ struct Cli {
     /// A JSON config file (fields as in a run's config.json).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Continue the run in DIR from its newest checkpoint (only --device may be given too).
+    /// Continue the run in DIR from its newest checkpoint (only --device and --quiet may be
+    /// given too).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "steps", "layers", "snr", "seed", "fixed_thresholds", "weights", "training", "loss", "estimator", "config", "out", "devices"])]
     resume: Option<PathBuf>,
     /// Run directory (default: runs/sparse-coding-<date>-<time>).

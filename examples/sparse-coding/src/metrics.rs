@@ -123,8 +123,9 @@ impl Failures {
             let support = t.iter().filter(|&&v| v != 0.0).count();
             total_error += error;
             support_total += support;
-            // An all-zero code fails on any error at all.
-            let db = 10.0 * (error / energy).log10();
+            // An all-zero code fails on any error at all; its dB is measured against the
+            // smallest positive energy, so it stays finite (JSON has no infinity).
+            let db = 10.0 * (error / energy.max(f64::MIN_POSITIVE)).log10();
             if db > FAILURE_DB || (energy == 0.0 && error > 0.0) {
                 failed_error += error;
                 failed.push((support, db));

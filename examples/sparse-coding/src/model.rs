@@ -2,7 +2,8 @@
 //! validation steps.
 //!
 //! ```text
-//! x₀ = 0,   x_{k+1} = η_k( x_k + (y − A x_k) W_k ),   k = 0 … K−1     (samples are rows)
+//! x₀ = 0,   x_{k+1} = η_k( x_k + (y − A x_k) W_k + β_k (x_k − x_{k−1}) ),   k = 0 … K−1
+//! (samples are rows; x_{−1} = x₀; the momentum β_k only with `momentum`)
 //! ```
 //!
 //! - The weight of layer k is either `γ_k·W`, ALISTA's analytic weight with a learned step size
@@ -333,9 +334,13 @@ impl Unfolded {
         }
     }
 
-    /// The network with its last threshold set, among `λ_K·2^(i/2)` for i in −4..=6, to the
-    /// one with the best support F1 of `samples` (the lower NMSE on a tie). A fixed threshold is
-    /// kept. Returns the threshold it had.
+    /// The network with its last threshold set, among `λ_K·2^(i/4)` for i in −8..=12, to the
+    /// best one on `samples`. A fixed threshold is kept. Returns the threshold it had.
+    ///
+    /// A hard threshold keeps the values it passes exactly, so the last one only decides the
+    /// support: it is picked by support F1 (the lower NMSE on a tie). A soft threshold also
+    /// shrinks every value it keeps, trading NMSE for support, so the twin's is picked by NMSE
+    /// (the better F1 on a tie), the measure it was trained for.
     pub fn calibrate_last_threshold(
         mut self,
         samples: &Samples,
@@ -345,15 +350,21 @@ impl Unfolded {
         let input = self.last_input(samples.measurements(&device), operator);
         let last = self.layers.pop().expect("at least one layer");
         let trained = last.shrink.threshold();
+        let by_support = !matches!(last.shrink, Shrink::Soft(_));
         let score = |shrink: &Shrink| {
             let estimate = host(shrink.forward(input.clone()));
             let f1 = SupportCounts::of(&estimate, &samples.x).f1();
-            (f1, -nmse_db(&estimate, &samples.x))
+            let accuracy = -nmse_db(&estimate, &samples.x);
+            if by_support {
+                (f1, accuracy)
+            } else {
+                (accuracy, f1)
+            }
         };
         let mut best = (score(&last.shrink), trained);
         if !matches!(last.shrink, Shrink::Fixed(_)) {
-            for i in -4..=6 {
-                let candidate = trained * 2f64.powf(i as f64 / 2.0);
+            for i in -8..=12 {
+                let candidate = trained * 2f64.powf(i as f64 / 4.0);
                 let scored = score(&last.shrink.clone().with_threshold(candidate));
                 if scored.partial_cmp(&best.0) == Some(core::cmp::Ordering::Greater) {
                     best = (scored, candidate);
@@ -365,6 +376,13 @@ impl Unfolded {
             ..last
         });
         (self, trained)
+    }
+
+    /// Whether the thresholds are fixed (`fixed_thresholds`), not learned.
+    pub fn thresholds_are_fixed(&self) -> bool {
+        self.layers
+            .iter()
+            .all(|layer| matches!(layer.shrink, Shrink::Fixed(_)))
     }
 
     /// The thresholds `λ_k` in use.

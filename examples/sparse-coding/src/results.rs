@@ -17,7 +17,8 @@ pub struct Results {
     pub fista: MethodScores,
     /// IHT with its validated threshold.
     pub iht: MethodScores,
-    /// Wall time of the whole run (all sessions of a resumed run), in seconds.
+    /// Wall time from the start of training to the results (all sessions of a resumed run;
+    /// building the problem, well under a second, is left out), in seconds.
     pub wall_seconds: f64,
     /// Training steps taken.
     pub steps: usize,

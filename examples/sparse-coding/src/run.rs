@@ -60,7 +60,10 @@ pub enum Outcome {
 pub fn run(config: &RunConfig, out: &Path, options: &RunOptions) -> Result<Outcome, Error> {
     config.validate()?;
     let config_path = out.join("config.json");
-    if config_path.exists() || out.join("checkpoint").exists() {
+    let trained = [Shrinkage::Hard, Shrinkage::Soft]
+        .into_iter()
+        .any(|shrinkage| out.join(network_dir(shrinkage)).exists());
+    if config_path.exists() || trained {
         return Err(Error::Usage(format!(
             "{} already holds a run: continue it with `--resume {}` or pick a new `--out`",
             out.display(),
@@ -302,23 +305,30 @@ fn execute(
         problem.lipschitz,
         if resume { ", resumed" } else { "" }
     ));
-    let mut networks = Vec::new();
+    let mut trained = Vec::new();
     let mut seconds = Vec::new();
-    let plain = session.devices[0].clone();
-    let operator = problem.operator(&plain);
     for shrinkage in [Shrinkage::Hard, Shrinkage::Soft] {
         let start = session.last_wall;
         let Some(model) = session.train_network(shrinkage)? else {
             return Ok(Outcome::Stopped);
         };
         seconds.push(session.last_wall - start);
-        networks.push(if config.calibrate_last_threshold {
-            let (model, trained) = model.calibrate_last_threshold(&validation, &operator);
-            (model, Some(trained))
-        } else {
-            (model, None)
-        });
+        trained.push(model);
     }
+    // Calibrated once both are trained, so neither network's training time holds it.
+    let plain = session.devices[0].clone();
+    let operator = problem.operator(&plain);
+    let networks: Vec<_> = trained
+        .into_iter()
+        .map(|model| {
+            if config.calibrate_last_threshold && !model.thresholds_are_fixed() {
+                let (model, trained) = model.calibrate_last_threshold(&validation, &operator);
+                (model, Some(trained))
+            } else {
+                (model, None)
+            }
+        })
+        .collect();
     let clock = session
         .clock
         .clone()
@@ -470,14 +480,17 @@ fn plot_run(out: &Path, config: &RunConfig, results: &Results) -> Result<(), Err
                 }
             }
         }
-        // The mean of every run of `bucket` steps, about 200 points in all.
+        // The mean of every run of `bucket` entries, about 200 points in all; burn-train logs
+        // one entry per device and step.
+        let per_device = config.training_devices().len() as f64;
         let bucket = per_step.len().div_ceil(200).max(1);
         let loss = per_step
             .chunks(bucket)
             .enumerate()
             .map(|(i, chunk)| {
                 let mean = chunk.iter().sum::<f64>() / chunk.len() as f64;
-                ((i * bucket + chunk.len()) as f64, 10.0 * mean.log10())
+                let step = (i * bucket + chunk.len()) as f64 / per_device;
+                (step, 10.0 * mean.log10())
             })
             .collect();
         let name = label(network_dir(shrinkage));

@@ -27,6 +27,7 @@ use burn::train::{
     EarlyStoppingStrategy, ExecutionStrategy, Interrupter, Learner, LearningResult,
     MultiDeviceOptim, SupervisedTraining,
 };
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -125,11 +126,12 @@ pub fn train(
                 .into(),
         );
     }
-    training = if options.quiet {
-        training.renderer(Box::new(QuietRenderer))
-    } else {
-        training.summary()
-    };
+    // No burn-train summary: it would print the module tree after each of up to 2 × 16
+    // launches; the run prints one table of every method at the end. On a terminal,
+    // burn-train's dashboard.
+    if options.quiet || !std::io::stdout().is_terminal() {
+        training = training.renderer(Box::new(LineRenderer::new(options.quiet)));
+    }
     if let Some(epoch) = start_epoch {
         training = training.checkpoint(epoch);
     }
@@ -265,10 +267,31 @@ impl TrainingProgressLogger for StopAfter {
     fn log_event_training(&mut self, _: String) {}
 }
 
-/// The renderer of `--quiet`: shows nothing.
-struct QuietRenderer;
+/// The renderer off a terminal: one line per finished epoch (burn-train's own plain renderer
+/// prints a line per batch), or nothing with `--quiet`.
+struct LineRenderer {
+    quiet: bool,
+    label: String,
+    epoch: usize,
+    epochs: usize,
+    split: String,
+    started: std::time::Instant,
+}
 
-impl MetricsRendererTraining for QuietRenderer {
+impl LineRenderer {
+    fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            label: String::new(),
+            epoch: 1,
+            epochs: 0,
+            split: String::new(),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl MetricsRendererTraining for LineRenderer {
     fn update_train(&mut self, _: MetricState) {}
     fn update_valid(&mut self, _: MetricState) {}
     fn on_train_end(
@@ -279,21 +302,40 @@ impl MetricsRendererTraining for QuietRenderer {
     }
 }
 
-impl MetricsRendererEvaluation for QuietRenderer {
+impl MetricsRendererEvaluation for LineRenderer {
     fn update_test(&mut self, _: EvaluationName, _: MetricState) {}
 }
 
-impl TrainingProgressLogger for QuietRenderer {
-    fn start(&mut self, _: usize, _: usize, _: Option<usize>, _: Option<&str>) {}
-    fn update_epoch(&mut self, _: usize) {}
-    fn start_split(&mut self, _: &str, _: usize) {}
+impl TrainingProgressLogger for LineRenderer {
+    fn start(&mut self, epochs: usize, first: usize, _: Option<usize>, label: Option<&str>) {
+        self.label = label.unwrap_or("training").to_string();
+        (self.epoch, self.epochs) = (first.max(1), epochs);
+        self.started = std::time::Instant::now();
+    }
+    fn update_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch + 1;
+    }
+    fn start_split(&mut self, split: &str, _: usize) {
+        self.split = split.to_string();
+    }
     fn update_split(&mut self, _: usize) {}
-    fn end_split(&mut self) {}
+    fn end_split(&mut self) {
+        // An epoch ends with its validation split.
+        if !self.quiet && self.split == "valid" {
+            println!(
+                "{}: epoch {}/{} done ({:.1} s)",
+                self.label,
+                self.epoch.min(self.epochs),
+                self.epochs,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
     fn end(&mut self) {}
     fn log_event_training(&mut self, _: String) {}
 }
 
-impl burn::train::logger::EvaluationProgressLogger for QuietRenderer {
+impl burn::train::logger::EvaluationProgressLogger for LineRenderer {
     fn start_global_progress(&mut self, _: usize) {}
     fn start_test(&mut self, _: &str, _: usize) {}
     fn update_test_progress(&mut self, _: usize) {}
@@ -302,7 +344,7 @@ impl burn::train::logger::EvaluationProgressLogger for QuietRenderer {
     fn log_event_evaluation(&mut self, _: String) {}
 }
 
-impl MetricsRenderer for QuietRenderer {
+impl MetricsRenderer for LineRenderer {
     fn manual_close(&mut self) {}
     fn register_metric(&mut self, _: MetricDefinition) {}
 }
