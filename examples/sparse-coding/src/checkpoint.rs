@@ -33,7 +33,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&partial, path)
 }
 
-/// Wall time of a run across sessions: what earlier sessions spent plus this one's.
+/// Wall time of a run across invocations: what earlier invocations spent plus this one's.
 #[derive(Debug, Clone)]
 pub struct RunClock {
     started: Instant,

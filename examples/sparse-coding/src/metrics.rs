@@ -168,7 +168,7 @@ pub struct MethodScores {
     /// A network's last threshold as trained, before it was set on the validation set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_last_threshold: Option<f64>,
-    /// A network's training time (all sessions), in seconds.
+    /// A network's training time (all invocations of a resumed run), in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_seconds: Option<f64>,
 }

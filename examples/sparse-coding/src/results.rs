@@ -17,7 +17,7 @@ pub struct Results {
     pub fista: MethodScores,
     /// IHT with its validated threshold.
     pub iht: MethodScores,
-    /// Wall time from the start of training to the results (all sessions of a resumed run;
+    /// Wall time from the start of training to the results (all invocations of a resumed run;
     /// building the problem, well under a second, is left out), in seconds.
     pub wall_seconds: f64,
     /// Training steps taken.

@@ -167,14 +167,14 @@ impl Finished {
 }
 
 /// What every launch of a run shares.
-struct Session<'a> {
+struct Invocation<'a> {
     out: &'a Path,
     config: &'a RunConfig,
     options: &'a RunOptions,
     problem: Arc<Problem>,
     validation: Arc<Samples>,
     devices: Vec<Device>,
-    /// Started at the first launch this session trains, from the run's wall time so far.
+    /// Started at the first launch this invocation trains, from the run's wall time so far.
     clock: Option<RunClock>,
     /// The run's wall time at the end of the last finished launch.
     last_wall: f64,
@@ -182,7 +182,7 @@ struct Session<'a> {
     epochs_done: usize,
 }
 
-impl Session<'_> {
+impl Invocation<'_> {
     fn say(&self, text: &str) {
         if !self.options.quiet {
             eprintln!("{text}");
@@ -277,7 +277,7 @@ fn execute(
         0,
         config.validation_samples,
     ));
-    let mut session = Session {
+    let mut invocation = Invocation {
         out,
         config,
         options,
@@ -288,7 +288,7 @@ fn execute(
         last_wall: 0.0,
         epochs_done: 0,
     };
-    session.say(&format!(
+    invocation.say(&format!(
         "sparse coding: m = {}, n = {}, p = {}, {} layers, {} steps of {} on {} (L = {:.3}){}",
         config.m,
         config.n,
@@ -308,15 +308,15 @@ fn execute(
     let mut trained = Vec::new();
     let mut seconds = Vec::new();
     for shrinkage in [Shrinkage::Hard, Shrinkage::Soft] {
-        let start = session.last_wall;
-        let Some(model) = session.train_network(shrinkage)? else {
+        let start = invocation.last_wall;
+        let Some(model) = invocation.train_network(shrinkage)? else {
             return Ok(Outcome::Stopped);
         };
-        seconds.push(session.last_wall - start);
+        seconds.push(invocation.last_wall - start);
         trained.push(model);
     }
     // Calibrated once both are trained, so neither network's training time holds it.
-    let plain = session.devices[0].clone();
+    let plain = invocation.devices[0].clone();
     let operator = problem.operator(&plain);
     let networks: Vec<_> = trained
         .into_iter()
@@ -329,10 +329,10 @@ fn execute(
             }
         })
         .collect();
-    let clock = session
+    let clock = invocation
         .clock
         .clone()
-        .unwrap_or_else(|| RunClock::new(session.last_wall));
+        .unwrap_or_else(|| RunClock::new(invocation.last_wall));
 
     let plain = &plain;
     let test = problem.sample(config.test_seed, Stream::Test, 0, config.test_samples);
@@ -345,7 +345,7 @@ fn execute(
             ..scores
         }
     });
-    session.say("choosing the baselines' thresholds on the validation set");
+    invocation.say("choosing the baselines' thresholds on the validation set");
     let validation_y = validation.measurements(plain);
     let test_y = test.measurements(plain);
     let [ista, fista, iht] = Method::ALL.map(|method| {
