@@ -11,7 +11,7 @@
 //! (`W_k = γ_k·W` with ALISTA's analytic `W`, or free; the momentum `β_k` optional) whose
 //! weights, steps, momenta and thresholds `λ_k` are trained (the thresholds through
 //! [`burn_hardshrink::LearnedHardshrink`]), and compare it with ISTA, FISTA and IHT run for as
-//! many iterations. [`run`] does everything the command line does.
+//! many iterations. [`run()`] does everything the command line does.
 //!
 //! - [`problem`]: the dictionary and the samples, each a pure function of its seed and index.
 //! - [`data`]: burn-train's data loaders (fresh samples every step, a fixed validation set).
