@@ -10,8 +10,9 @@
 //!
 //! (`W_k = γ_k·W` with ALISTA's analytic `W`, or free; the momentum `β_k` optional) whose
 //! weights, steps, momenta and thresholds `λ_k` are trained (the thresholds through
-//! [`burn_hardshrink::LearnedHardshrink`]), and compare it with ISTA, FISTA and IHT run for as
-//! many iterations. [`run()`] does everything the command line does.
+//! [`burn_hardshrink::LearnedHardshrink`]), and compare it with its soft-threshold twin
+//! (LISTA-CP, the same layers with soft thresholding, trained the same way) and with ISTA, FISTA
+//! and IHT run for as many iterations. [`run()`] does everything the command line does.
 //!
 //! - [`problem`]: the dictionary and the samples, each a pure function of its seed and index.
 //! - [`data`]: burn-train's data loaders (fresh samples every step, a fixed validation set).
