@@ -11,7 +11,7 @@
 //! Each method's threshold `τ` is picked from a log-spaced grid by the lowest error of its last
 //! iterate on a validation set.
 
-use crate::metrics::nmse_db;
+use crate::metrics::{host, nmse_db};
 use crate::problem::Operator;
 use burn::tensor::Tensor;
 use burn_hardshrink::hardshrink;
@@ -91,11 +91,7 @@ pub fn choose_threshold(
         let last = iterate(method, operator, y, tau, iterations)
             .pop()
             .expect("at least one iteration");
-        let estimate = last
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 data");
+        let estimate = host(last);
         let error = nmse_db(&estimate, x_true);
         // NaN (a diverged run) never wins.
         if error < best.0 {

@@ -88,6 +88,16 @@ impl AtomicCheckpointer {
     }
 }
 
+/// Writes the run's state after `epoch` to `path`, atomically.
+pub fn write_state(path: &Path, epoch: usize, clock: &RunClock) -> std::io::Result<()> {
+    let state = CheckpointState {
+        epoch,
+        wall_seconds: clock.seconds(),
+    };
+    let json = serde_json::to_vec_pretty(&state).expect("a state serialises");
+    write_atomic(path, &json)
+}
+
 fn record_path(dir: &Path, name: &str, epoch: usize) -> PathBuf {
     dir.join(format!("{name}-{epoch}.bpk"))
 }
@@ -104,12 +114,7 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
             .map_err(CheckpointerError::Record)?;
         write_atomic(&self.path(epoch), &bytes).map_err(CheckpointerError::IOError)?;
         if let Some(clock) = &self.clock {
-            let state = CheckpointState {
-                epoch,
-                wall_seconds: clock.seconds(),
-            };
-            let json = serde_json::to_vec_pretty(&state).expect("a state serialises");
-            write_atomic(&state_path(&self.dir, epoch), &json)
+            write_state(&state_path(&self.dir, epoch), epoch, clock)
                 .map_err(CheckpointerError::IOError)?;
         }
         Ok(())

@@ -17,7 +17,7 @@
 
 use crate::config::{Estimator, LossPlacement, RunConfig, Weights};
 use crate::data::SparseBatch;
-use crate::metrics::{RecoveryInput, SupportCounts, nmse_db};
+use crate::metrics::{RecoveryInput, SupportCounts, host, nmse_db};
 use crate::problem::{Operator, Problem, Samples};
 use burn::module::{Module, Param};
 use burn::tensor::activation::softplus;
@@ -119,13 +119,6 @@ impl Shrink {
         };
         scalar(learned)
     }
-}
-
-fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("float data")
 }
 
 fn scalar(t: Tensor<1>) -> f64 {
@@ -335,7 +328,8 @@ impl Unfolded {
     }
 
     /// The network with its last threshold set, among `λ_K·2^(i/4)` for i in −8..=12, to the
-    /// best one on `samples`. A fixed threshold is kept. Returns the threshold it had.
+    /// best one on `samples`, and the threshold it had; a fixed threshold is kept, and `None`
+    /// returned for it.
     ///
     /// A hard threshold keeps the values it passes exactly, so the last one only decides the
     /// support: it is picked by support F1 (the lower NMSE on a tie). A soft threshold also
@@ -345,7 +339,13 @@ impl Unfolded {
         mut self,
         samples: &Samples,
         operator: &Operator,
-    ) -> (Self, f64) {
+    ) -> (Self, Option<f64>) {
+        if matches!(
+            self.layers.last().map(|l| &l.shrink),
+            Some(Shrink::Fixed(_))
+        ) {
+            return (self, None);
+        }
         let device = operator.dictionary.device();
         let input = self.last_input(samples.measurements(&device), operator);
         let last = self.layers.pop().expect("at least one layer");
@@ -362,27 +362,18 @@ impl Unfolded {
             }
         };
         let mut best = (score(&last.shrink), trained);
-        if !matches!(last.shrink, Shrink::Fixed(_)) {
-            for i in -8..=12 {
-                let candidate = trained * 2f64.powf(i as f64 / 4.0);
-                let scored = score(&last.shrink.clone().with_threshold(candidate));
-                if scored.partial_cmp(&best.0) == Some(core::cmp::Ordering::Greater) {
-                    best = (scored, candidate);
-                }
+        for i in -8..=12 {
+            let candidate = trained * 2f64.powf(i as f64 / 4.0);
+            let scored = score(&last.shrink.clone().with_threshold(candidate));
+            if scored.partial_cmp(&best.0) == Some(core::cmp::Ordering::Greater) {
+                best = (scored, candidate);
             }
         }
         self.layers.push(Layer {
             shrink: last.shrink.with_threshold(best.1),
             ..last
         });
-        (self, trained)
-    }
-
-    /// Whether the thresholds are fixed (`fixed_thresholds`), not learned.
-    pub fn thresholds_are_fixed(&self) -> bool {
-        self.layers
-            .iter()
-            .all(|layer| matches!(layer.shrink, Shrink::Fixed(_)))
+        (self, Some(trained))
     }
 
     /// The thresholds `λ_k` in use.

@@ -20,7 +20,7 @@ use crate::baselines::{self, Method};
 use crate::checkpoint::{self, RunClock, write_atomic};
 use crate::config::{RunConfig, Stage, Training};
 use crate::error::Error;
-use crate::metrics::MethodScores;
+use crate::metrics::{MethodScores, host};
 use crate::model::{Shrinkage, Unfolded};
 use crate::plot::{self, Chart, Series};
 use crate::problem::{Operator, Problem, Samples, Stream};
@@ -28,7 +28,7 @@ use crate::results::Results;
 use crate::training::{self, LaunchOptions, Trained};
 use burn::module::Module;
 use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Tensor};
+use burn::tensor::{Bytes, Device};
 use burn::train::metric::NumericEntry;
 use burn::train::{ApplicationLoggerInstaller, FileApplicationLoggerInstaller};
 use burn_hardshrink::DeviceName;
@@ -106,11 +106,12 @@ fn network_dir(shrinkage: Shrinkage) -> &'static str {
     }
 }
 
-/// A launch's directory inside its network's.
-fn stage_dir(config: &RunConfig, stage: &Stage) -> String {
+/// A launch's directory in the run's (`learned-iht/stage-03`), also its dashboard label.
+fn launch_dir(config: &RunConfig, shrinkage: Shrinkage, stage: &Stage) -> String {
+    let network = network_dir(shrinkage);
     match config.training {
-        Training::EndToEnd => "end-to-end".into(),
-        Training::StageWise => format!("stage-{:02}", stage.index + 1),
+        Training::EndToEnd => format!("{network}/end-to-end"),
+        Training::StageWise => format!("{network}/stage-{:02}", stage.index + 1),
     }
 }
 
@@ -148,12 +149,7 @@ impl Finished {
             .into_bytes()
             .map_err(|e| Error::checkpoint(&self.model, e))?;
         write_atomic(&self.model, &bytes).map_err(Error::io(&self.model))?;
-        let state = checkpoint::CheckpointState {
-            epoch,
-            wall_seconds: clock.seconds(),
-        };
-        let json = serde_json::to_vec_pretty(&state).expect("a state serialises");
-        write_atomic(&self.state, &json).map_err(Error::io(&self.state))
+        checkpoint::write_state(&self.state, epoch, clock).map_err(Error::io(&self.state))
     }
 
     fn load(&self, fresh: Unfolded) -> Result<Unfolded, Error> {
@@ -196,11 +192,7 @@ impl Invocation<'_> {
         let fresh = || Unfolded::new(&self.problem, self.config, shrinkage, &device);
         let mut model: Option<Unfolded> = None;
         for stage in self.config.stages() {
-            let name = format!(
-                "{}/{}",
-                network_dir(shrinkage),
-                stage_dir(self.config, &stage)
-            );
+            let name = launch_dir(self.config, shrinkage, &stage);
             let dir = self.out.join(&name);
             let finished = Finished::in_dir(&dir);
             let epochs = self.config.epochs(stage.steps);
@@ -321,9 +313,8 @@ fn execute(
     let networks: Vec<_> = trained
         .into_iter()
         .map(|model| {
-            if config.calibrate_last_threshold && !model.thresholds_are_fixed() {
-                let (model, trained) = model.calibrate_last_threshold(&validation, &operator);
-                (model, Some(trained))
+            if config.calibrate_last_threshold {
+                model.calibrate_last_threshold(&validation, &operator)
             } else {
                 (model, None)
             }
@@ -378,13 +369,6 @@ fn execute(
     write_atomic(&path, text.as_bytes()).map_err(Error::io(&path))?;
     plot_run(out, config, &results)?;
     Ok(Outcome::Finished(Box::new(results)))
-}
-
-fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("float data")
 }
 
 /// The network's scores on a set of samples, every layer.
@@ -460,9 +444,7 @@ fn plot_run(out: &Path, config: &RunConfig, results: &Results) -> Result<(), Err
     for shrinkage in [Shrinkage::Hard, Shrinkage::Soft] {
         let (mut per_step, mut nmse) = (Vec::new(), Vec::new());
         for stage in config.stages() {
-            let dir = out
-                .join(network_dir(shrinkage))
-                .join(stage_dir(config, &stage));
+            let dir = out.join(launch_dir(config, shrinkage, &stage));
             for epoch in 1..=config.epochs(stage.steps) {
                 let steps = read_log(&dir.join(format!("train/epoch-{epoch}/Loss.log")));
                 // One entry per step, then the epoch's mean.
