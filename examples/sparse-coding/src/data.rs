@@ -2,11 +2,12 @@
 //!
 //! [`StepLoader`] draws the batch of global step `s` from `(seed, s)` alone, so a run resumed
 //! at any epoch draws exactly the batches an uninterrupted run draws; one epoch is
-//! `checkpoint_every` steps. [`ValidationLoader`] serves a fixed set of samples.
+//! `checkpoint_every` steps. [`validation_loader`] serves a fixed set through Burn's own loader.
 
 use crate::problem::{Operator, Problem, Samples, Stream};
-use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
-use burn::data::dataset::DatasetError;
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder, DataLoaderIterator, Progress};
+use burn::data::dataset::{DatasetError, InMemDataset};
 use burn::tensor::{Device, Tensor};
 use std::ops::Range;
 use std::sync::Arc;
@@ -205,101 +206,50 @@ impl DataLoader<SparseBatch> for StepLoader {
     }
 }
 
-/// A fixed set of samples, served in batches of at most `batch` rows.
-#[derive(Clone)]
-pub struct ValidationLoader {
-    samples: Arc<Samples>,
-    /// The samples this loader serves.
-    range: Range<usize>,
+/// One sample of a fixed set: its code and its measurements.
+type Row = (Vec<f32>, Vec<f32>);
+
+/// A fixed set of samples through Burn's own data loader, in order, `batch` rows at a time.
+pub fn validation_loader(
+    problem: &Problem,
+    samples: &Samples,
     batch: usize,
-    m: usize,
-    n: usize,
-    device: Device,
+    device: &Device,
+) -> Arc<dyn DataLoader<SparseBatch>> {
+    let rows: Vec<Row> = samples
+        .x
+        .chunks(problem.n)
+        .zip(samples.y.chunks(problem.m))
+        .map(|(x, y)| (x.to_vec(), y.to_vec()))
+        .collect();
+    DataLoaderBuilder::new(RowBatcher {
+        operator: problem.operator(device),
+    })
+    .batch_size(batch)
+    .set_device(device.clone())
+    .build(InMemDataset::new(rows))
+}
+
+/// Joins rows into a batch, with the operators on the batch's device.
+struct RowBatcher {
     operator: Operator,
 }
 
-impl ValidationLoader {
-    /// Serves `samples` of `problem` on `device`, `batch` rows at a time.
-    pub fn new(problem: &Problem, samples: Arc<Samples>, batch: usize, device: &Device) -> Self {
-        Self {
-            range: 0..samples.count,
-            samples,
-            batch,
-            m: problem.m,
-            n: problem.n,
-            device: device.clone(),
-            operator: problem.operator(device),
-        }
-    }
-
-    fn batch_at(&self, rows: Range<usize>) -> SparseBatch {
-        let (m, n) = (self.m, self.n);
-        let part = Samples {
-            count: rows.len(),
-            x: self.samples.x[rows.start * n..rows.end * n].to_vec(),
-            y: self.samples.y[rows.start * m..rows.end * m].to_vec(),
+impl Batcher<Row, SparseBatch> for RowBatcher {
+    fn batch(&self, rows: Vec<Row>, device: &Device) -> SparseBatch {
+        let count = rows.len();
+        let (x, y): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+        let samples = Samples {
+            count,
+            x: x.concat(),
+            y: y.concat(),
         };
         SparseBatch {
-            y: part.measurements(&self.device),
-            x: part.codes(&self.device),
-            operator: self.operator.clone(),
+            y: samples.measurements(device),
+            x: samples.codes(device),
+            operator: self.operator.to_device(device),
             share: 1.0,
         }
-    }
-}
-
-struct ValidationIterator<'a> {
-    loader: &'a ValidationLoader,
-    next: usize,
-}
-
-impl Iterator for ValidationIterator<'_> {
-    type Item = Result<SparseBatch, DatasetError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let end = self.loader.range.end;
-        if self.next >= end {
-            return None;
-        }
-        let rows = self.next..(self.next + self.loader.batch).min(end);
-        self.next = rows.end;
-        Some(Ok(self.loader.batch_at(rows)))
-    }
-}
-
-impl DataLoaderIterator<SparseBatch> for ValidationIterator<'_> {
-    fn progress(&self) -> Progress {
-        let range = &self.loader.range;
-        Progress::new(self.next - range.start, range.len(), Some("samples".into()))
-    }
-}
-
-impl DataLoader<SparseBatch> for ValidationLoader {
-    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<SparseBatch> + 'a> {
-        Box::new(ValidationIterator {
-            loader: self,
-            next: self.range.start,
-        })
-    }
-
-    fn num_items(&self) -> usize {
-        self.range.len()
-    }
-
-    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {
-        Arc::new(Self {
-            device: device.clone(),
-            operator: self.operator.to_device(device),
-            ..self.clone()
-        })
-    }
-
-    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<SparseBatch>> {
-        let first = self.range.start;
-        Arc::new(Self {
-            range: first + start..(first + end).min(self.range.end),
-            ..self.clone()
-        })
     }
 }
 

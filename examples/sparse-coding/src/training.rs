@@ -3,7 +3,7 @@
 
 use crate::checkpoint::{AtomicCheckpointer, RunClock};
 use crate::config::{RunConfig, Stage, Training, schedule};
-use crate::data::{StepLoader, ValidationLoader};
+use crate::data::{StepLoader, validation_loader};
 use crate::error::Error;
 use crate::metrics::{NmseMetric, SupportF1Metric};
 use crate::model::Unfolded;
@@ -85,7 +85,7 @@ pub fn train(
         start_epoch.unwrap_or(0),
         &main.clone().autodiff(),
     );
-    let valid_loader = ValidationLoader::new(problem, validation.clone(), VALIDATION_BATCH, &main);
+    let valid_loader = validation_loader(problem, validation, VALIDATION_BATCH, &main);
     let scheduler = learning_rates(config, stage, &model)?;
     // PyTorch's ε: Burn's default (1e-5) is not small next to these gradients (the loss is an MSE
     // of codes recovered to -30 dB and beyond), and would damp every step.
@@ -103,7 +103,7 @@ pub fn train(
             Split::Valid,
         ))
         .build();
-    let mut training = SupervisedTraining::new(dir, Arc::new(train_loader), Arc::new(valid_loader))
+    let mut training = SupervisedTraining::new(dir, Arc::new(train_loader), valid_loader)
         .metric_train_numeric(LossMetric::new())
         .metric_train_numeric(LearningRateMetric::new())
         .metric_valid_numeric(LossMetric::new())
