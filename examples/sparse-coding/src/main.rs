@@ -27,8 +27,8 @@ struct Cli {
     /// every batch.
     #[arg(long, value_enum, value_delimiter = ',', conflicts_with = "device")]
     devices: Option<Vec<DeviceName>>,
-    /// Problem size and budget: default (m = 64, n = 128, 16 000 steps) or large (m = 250,
-    /// n = 500, 4 800 steps).
+    /// Problem size, budget and recipe: default (m = 64, n = 128, 16 000 steps) or large
+    /// (m = 250, n = 500, 4 800 steps, with momentum).
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Training steps.
