@@ -74,13 +74,14 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self {
-            m: 64,
-            n: 128,
+        let mut config = Self {
+            // Size, budget and recipe: the default preset's, set below.
+            m: 0,
+            n: 0,
             p: 0.1,
             snr_db: None,
             layers: 16,
-            steps: 16_000,
+            steps: 0,
             batch: 128,
             learning_rate: 1e-2,
             seed: 0,
@@ -91,17 +92,18 @@ impl Default for RunConfig {
             training: Training::StageWise,
             loss: LossPlacement::Last,
             log_loss_below_db: None,
-            // The default preset's recipe (see `Preset::apply`).
             momentum: false,
             calibrate_last_threshold: true,
             estimator: Estimator::Kernel,
-            bandwidth: 0.07,
+            bandwidth: 0.0,
             earlier_layers_lr: 0.1,
             fixed_thresholds: false,
             checkpoint_every: 500,
             device: DeviceName::Cpu,
             devices: Vec::new(),
-        }
+        };
+        Preset::Default.apply(&mut config);
+        config
     }
 }
 
@@ -511,8 +513,8 @@ mod tests {
     #[test]
     fn presets_set_the_problem_size_and_budget() {
         let mut config = RunConfig::default();
-        Preset::Default.apply(&mut config);
-        assert_eq!(config, RunConfig::default());
+        assert_eq!((config.m, config.n, config.steps), (64, 128, 16_000));
+        assert!(!config.momentum);
         Preset::Large.apply(&mut config);
         assert_eq!((config.m, config.n, config.steps), (250, 500, 4_800));
         assert!(config.momentum);
