@@ -4,6 +4,7 @@ use crate::error::Error;
 use burn::lr_scheduler::LrSchedulerConfig;
 use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn_hardshrink::DeviceName;
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -159,6 +160,29 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// The config fields a preset sets.
+    pub const FIELDS: [&'static str; 5] = ["m", "n", "steps", "momentum", "bandwidth"];
+
+    /// Refuses a config file (its JSON `text`, read from `origin`) that sets a field the preset
+    /// also sets, instead of overriding the file without a word.
+    pub fn check_file(self, text: &str, origin: &Path) -> Result<(), Error> {
+        let set = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+            .unwrap_or_default();
+        match Self::FIELDS
+            .into_iter()
+            .find(|field| set.contains_key(*field))
+        {
+            None => Ok(()),
+            Some(field) => Err(Error::Usage(format!(
+                "{} sets `{field}`, which `--preset {}` also sets: drop one of the two",
+                origin.display(),
+                self.to_possible_value()
+                    .expect("no skipped presets")
+                    .get_name()
+            ))),
+        }
+    }
+
     /// Applies the preset's problem size, step budget and recipe.
     pub fn apply(self, config: &mut RunConfig) {
         // Large: 1 600 steps met the targets on two of three seeds (the third left one test
@@ -508,6 +532,35 @@ mod tests {
         };
         assert_eq!(end_to_end.stages().len(), 1);
         assert_eq!(end_to_end.stages()[0].steps, 10);
+    }
+
+    #[test]
+    fn presets_set_only_their_fields() {
+        let default = serde_json::to_value(RunConfig::default()).unwrap();
+        let mut large = RunConfig::default();
+        Preset::Large.apply(&mut large);
+        let large = serde_json::to_value(large).unwrap();
+        let mut changed: Vec<&str> = default
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(field, value)| large[field.as_str()] != **value)
+            .map(|(field, _)| field.as_str())
+            .collect();
+        let mut fields = Preset::FIELDS;
+        changed.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(changed, fields);
+        let origin = Path::new("run.json");
+        assert!(Preset::Large.check_file(r#"{"seed": 3}"#, origin).is_ok());
+        let error = Preset::Large
+            .check_file(r#"{"seed": 3, "momentum": false}"#, origin)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`momentum`") && error.contains("--preset large"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Learned iterative hard thresholding against its soft-threshold twin (LISTA-CP), ISTA, FISTA
 /// and IHT on synthetic sparse codes.
 ///
-/// Options override the preset, which overrides `--config`'s file, which overrides the
-/// defaults. A run writes its config, checkpoints, metric logs, results and plots to `--out`.
+/// Options override the preset and `--config`'s file (which may not set the same fields), which
+/// override the defaults. A run writes its config, checkpoints, metric logs, results and plots to `--out`.
 /// On a terminal it shows burn-train's dashboard; into a file or pipe, plain progress lines.
 #[derive(Parser, Debug)]
 #[command(version)]
@@ -78,6 +78,9 @@ fn build_config(cli: &Cli) -> Result<RunConfig, Error> {
     let mut config = match &cli.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+            if let Some(preset) = cli.preset {
+                preset.check_file(&text, path)?;
+            }
             RunConfig::from_json(&text, path)?
         }
         None => RunConfig::default(),

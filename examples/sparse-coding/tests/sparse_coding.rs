@@ -554,6 +554,9 @@ fn command_line_errors_are_one_line_with_exit_code_2() {
     let config = scratch("cli").with_extension("json");
     std::fs::write(&config, r#"{"layers": "four"}"#).unwrap();
     let config = config.to_str().unwrap().to_string();
+    let preset_config = scratch("cli-preset").with_extension("json");
+    std::fs::write(&preset_config, r#"{"momentum": false}"#).unwrap();
+    let preset_config = preset_config.to_str().unwrap().to_string();
     for (args, needles) in [
         (
             vec!["--preset", "huge"],
@@ -570,6 +573,10 @@ fn command_line_errors_are_one_line_with_exit_code_2() {
         (vec!["--layers", "0"], vec!["`layers`"]),
         (vec!["--steps", "many"], vec!["--steps", "many"]),
         (vec!["--config", config.as_str()], vec!["field `layers`"]),
+        (
+            vec!["--config", preset_config.as_str(), "--preset", "large"],
+            vec!["`momentum`", "--preset large"],
+        ),
         (vec!["--resume", "/nonexistent/run"], vec!["no run config"]),
     ] {
         let out = Command::new(binary)
@@ -585,4 +592,5 @@ fn command_line_errors_are_one_line_with_exit_code_2() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
     std::fs::remove_file(&config).unwrap();
+    std::fs::remove_file(&preset_config).unwrap();
 }
