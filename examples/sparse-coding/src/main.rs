@@ -15,8 +15,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// and IHT on synthetic sparse codes.
 ///
 /// Options override the preset and `--config`'s file (which may not set the same fields), which
-/// override the defaults. A run writes its config, checkpoints, metric logs, results and plots to `--out`.
-/// On a terminal it shows burn-train's dashboard; into a file or pipe, plain progress lines.
+/// override the defaults. A run writes its config, checkpoints, metric logs, results and plots
+/// to `--out`. On a terminal it shows burn-train's dashboard; into a file or pipe, plain
+/// progress lines.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {

@@ -5,8 +5,9 @@
 
 use burn::tensor::Device;
 use burn_hardshrink::DeviceName;
+use sparse_coding::checkpoint::RECORDS;
 use sparse_coding::config::Training;
-use sparse_coding::metrics::nmse_db;
+use sparse_coding::metrics::{host, nmse_db};
 use sparse_coding::model::{Shrinkage, Unfolded};
 use sparse_coding::problem::{Problem, Stream};
 use sparse_coding::{Outcome, Results, RunConfig, RunOptions, resume, run};
@@ -85,7 +86,7 @@ fn untrained_test_nmse_db(config: &RunConfig) -> f64 {
         .forward(test.measurements(&device), &operator)
         .pop()
         .unwrap();
-    nmse_db(&last.into_data().try_to_vec::<f32>().unwrap(), &test.x)
+    nmse_db(&host(last), &test.x)
 }
 
 /// Every method's scores agree within `tolerance` dB (NMSE) and `tolerance` (support scores).
@@ -197,7 +198,7 @@ fn small_end_to_end_run_learns_and_beats_ista() {
     }
     // The last two epochs' checkpoints are kept, and the best one if it is older.
     for epoch in [epochs - 1, epochs] {
-        for record in ["model", "optim", "scheduler"] {
+        for record in RECORDS {
             let file = format!("checkpoint/{record}-{epoch}.bpk");
             assert!(dir.join(&file).is_file(), "{file} missing");
         }
@@ -299,7 +300,7 @@ fn stopped_runs_resume_to_the_same_result() {
 /// Runs the binary on `config` into `out` and SIGKILLs it once the checkpoint of `epoch` in
 /// launch `dir` (relative to `out`) is complete: its model, optimiser, scheduler and state.
 fn kill_when(config: &RunConfig, out: &Path, dir: &str, epoch: usize) {
-    let files: Vec<_> = ["model", "optim", "scheduler"]
+    let files: Vec<_> = RECORDS
         .iter()
         .map(|record| format!("{record}-{epoch}.bpk"))
         .chain([format!("state-{epoch}.json")])
