@@ -1,6 +1,8 @@
 //! Helpers shared by the suite: devices, bit patterns, and the scalar reference rule.
 
-use burn::tensor::{DType, Device, Tensor, TensorData, bf16, f16};
+use burn::tensor::{DType, Device, Distribution, Shape, Tensor, TensorData, bf16, f16};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// The CPU devices this crate has kernels for.
 pub fn cpu_devices() -> Vec<(&'static str, Device)> {
@@ -60,6 +62,13 @@ pub fn dtype_of(name: &str) -> DType {
         "bf16" => DType::BF16,
         other => panic!("unknown fixture dtype {other}"),
     }
+}
+
+/// f32 samples of `distribution` from a generator seeded with `seed`. Tests run in parallel,
+/// so they never draw from the backend's shared generator: another test could reseed it or
+/// take samples between a test's `seed` and its draws.
+pub fn random(shape: impl Into<Shape>, distribution: Distribution, seed: u64) -> TensorData {
+    TensorData::random::<f32, _, _>(shape, distribution, &mut StdRng::seed_from_u64(seed))
 }
 
 /// A rank-`D` tensor of `dtype` holding the given bit patterns.

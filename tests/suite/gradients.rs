@@ -3,10 +3,10 @@
 use burn::module::Module;
 use burn::nn::{HardShrink, HardShrinkConfig, Linear, LinearConfig};
 use burn::tensor::activation::hard_shrink;
-use burn::tensor::{DType::F64, Device, Tensor, TensorData};
+use burn::tensor::{DType::F64, Device, Distribution, Tensor, TensorData};
 use burn_hardshrink::{Hardshrink, hardshrink};
 
-use crate::common::{cpu_devices, gpu, to_bits};
+use crate::common::{cpu_devices, gpu, random, to_bits};
 
 /// Points spread over [-3, 3], none within 1e-3 of ±λ so the finite difference does not
 /// straddle the jump.
@@ -95,12 +95,7 @@ impl<A: Module + Activation> Mlp<A> {
 
 /// Every parameter gradient of `model` for a fixed batch, as bit patterns.
 fn parameter_grads<A: Module + Activation>(model: &Mlp<A>, device: &Device) -> Vec<Vec<u64>> {
-    let x = Tensor::<2>::random(
-        [16, 8],
-        burn::tensor::Distribution::Normal(0.0, 1.0),
-        device,
-    );
-    let x = Tensor::<2>::from_data(x.into_data(), device);
+    let x = Tensor::<2>::from_data(random([16, 8], Distribution::Normal(0.0, 1.0), 7), device);
     let target = Tensor::<2>::ones([16, 4], device);
     let loss = (model.forward(x) - target).powi_scalar(2).mean();
     let grads = loss.backward();
@@ -138,9 +133,7 @@ fn model_gradients_equal_burns_builtin() {
                 act: HardShrinkConfig::new().with_lambda(lambd).init(),
                 second,
             };
-            device.seed(7);
             let ours = parameter_grads(&ours, &device);
-            device.seed(7);
             let theirs = parameter_grads(&builtin, &device);
             assert_eq!(ours, theirs, "{name} λ={lambd}: parameter gradients differ");
         }
@@ -151,18 +144,9 @@ fn model_gradients_equal_burns_builtin() {
 fn input_gradient_equals_burns_builtin_on_random_data() {
     for (name, device) in cpu_devices() {
         let device = device.autodiff();
-        device.seed(3);
-        let data = Tensor::<2>::random(
-            [64, 33],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &device,
-        )
-        .into_data();
-        let g = Tensor::<2>::random(
-            [64, 33],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &device,
-        );
+        let data = random([64, 33], Distribution::Normal(0.0, 1.0), 3);
+        let g =
+            Tensor::<2>::from_data(random([64, 33], Distribution::Normal(0.0, 1.0), 4), &device);
         for lambd in [0.5, 0.25, 0.0, -1.0] {
             let x = Tensor::<2>::from_data(data.clone(), &device).require_grad();
             let grads = (hardshrink(x.clone(), lambd) * g.clone()).sum().backward();

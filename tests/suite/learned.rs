@@ -2,7 +2,7 @@
 //! threshold's gradient against a scalar reference of each estimator, positivity under an
 //! optimiser, saving and loading, and a small training run that finds the best threshold.
 
-use crate::common::{cpu_devices, to_bits};
+use crate::common::{cpu_devices, random, to_bits};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
@@ -53,16 +53,13 @@ fn check_gradients(
 ) {
     let n: usize = dims.iter().product();
     // Random inputs and upstream gradients, seeded so a failure reproduces.
-    let random = |seed: u64, std: f64| -> Vec<f32> {
-        let source = Device::flex();
-        source.seed(seed);
-        Tensor::<1>::random([n], Distribution::Normal(0.0, std), &source)
-            .into_data()
+    let normal = |seed: u64, std: f64| -> Vec<f32> {
+        random([n], Distribution::Normal(0.0, std), seed)
             .try_to_vec::<f32>()
             .unwrap()
     };
-    let values = random(n as u64, 1.0);
-    let upstream = random(7, 2.0);
+    let values = normal(n as u64, 1.0);
+    let upstream = normal(7, 2.0);
     macro_rules! run {
         ($d:literal) => {{
             let shape: [usize; $d] = dims.try_into().unwrap();
@@ -132,12 +129,14 @@ fn gradients_follow_the_reference_for_each_estimator() {
 #[test]
 fn module_forward_is_hardshrink_per_feature_bit_for_bit() {
     for (_, device) in cpu_devices() {
-        device.seed(5);
         let act = LearnedHardshrinkConfig::new()
             .with_features(Some(4))
             .with_dim(1)
             .init(&device);
-        let x = Tensor::<3>::random([3, 4, 5], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<3>::from_data(
+            random([3, 4, 5], Distribution::Normal(0.0, 1.0), 5),
+            &device,
+        );
         let y = act.forward(x.clone());
         let lambd = act.lambd().into_data().try_to_vec::<f32>().unwrap();
         for (f, &l) in lambd.iter().enumerate() {
@@ -204,11 +203,12 @@ fn saves_and_loads_through_burns_records() {
 #[test]
 fn training_moves_the_threshold_to_the_best_one_and_lowers_the_loss() {
     let device = Device::flex().autodiff();
-    device.seed(21);
     let n = 20_000;
-    let support = Tensor::<1>::random([n], Distribution::Bernoulli(0.2), &device);
-    let clean = Tensor::<1>::random([n], Distribution::Normal(0.0, 2.0), &device) * support;
-    let noisy = clean.clone() + Tensor::<1>::random([n], Distribution::Normal(0.0, 0.5), &device);
+    let sample =
+        |distribution, seed| Tensor::<1>::from_data(random([n], distribution, seed), &device);
+    let support = sample(Distribution::Bernoulli(0.2), 21);
+    let clean = sample(Distribution::Normal(0.0, 2.0), 22) * support;
+    let noisy = clean.clone() + sample(Distribution::Normal(0.0, 0.5), 23);
     let mse = |lambd: f64| -> f64 {
         (hardshrink(noisy.clone(), lambd) - clean.clone())
             .powi_scalar(2)
