@@ -43,14 +43,17 @@ pub fn devices() -> Vec<(&'static str, Device)> {
     devices
 }
 
-/// Whether `device`'s backend can hold `dtype` (NdArray holds f32 and f64 only; a GPU what
-/// its adapter supports).
+/// Whether the device of that name takes `dtype`, as the crate's own table says (NdArray holds
+/// f32 and f64 only; a GPU what its adapter supports); `false` for a GPU that is not there.
 pub fn holds(name: &str, dtype: DType) -> bool {
-    match name {
-        "ndarray" => matches!(dtype, DType::F32 | DType::F64),
-        "wgpu" => gpu().is_some_and(|device| device.supports_dtype(dtype)),
-        _ => true,
-    }
+    let device = match name {
+        "wgpu" => gpu(),
+        _ => cpu_devices()
+            .into_iter()
+            .find(|(cpu, _)| *cpu == name)
+            .map(|(_, device)| device),
+    };
+    device.is_some_and(|device| burn_hardshrink::supports_dtype(&device, dtype))
 }
 
 /// A dtype's name in the fixture file.

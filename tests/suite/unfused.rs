@@ -3,8 +3,8 @@
 //! With fusion on (this suite's build), Burn's `Cube` backend is `Fusion<CubeBackend>` and the op
 //! runs as fusable primitive ops; with fusion off, `Cube` is `CubeBackend` itself and the CubeCL
 //! kernels run. These tests call `CubeBackend` and `Autodiff<CubeBackend>` directly on the GPU's
-//! primitives, so the kernels are held to the PyTorch fixtures too. (`tests/fusion_off.rs`
-//! type-checks the crate with fusion really off.)
+//! primitives, so the kernels are held to the PyTorch fixtures too. (`.ci/run` type-checks the
+//! crate with fusion really off, `tests/fusion-off`.)
 
 use crate::common::{assert_same_bits, data_bits, dtype_of, from_bits, gpu, holds};
 use crate::fixtures::{Case, cases};

@@ -46,40 +46,39 @@ pub enum DeviceName {
 }
 
 impl DeviceName {
-    /// Every name, in the order help texts list them.
-    pub const ALL: [Self; 7] = [
-        Self::Cpu,
-        Self::Flex,
-        Self::Ndarray,
-        Self::Wgpu,
-        Self::Vulkan,
-        Self::Cuda,
-        Self::Metal,
+    /// The one table: each name, as written, and whether this build has its backend (its Cargo
+    /// feature is on), in the order of the variants and of help texts.
+    const TABLE: [(Self, &'static str, bool); 7] = [
+        (Self::Cpu, "cpu", cfg!(feature = "flex")),
+        (Self::Flex, "flex", cfg!(feature = "flex")),
+        (Self::Ndarray, "ndarray", cfg!(feature = "ndarray")),
+        (Self::Wgpu, "wgpu", cfg!(feature = "wgpu")),
+        (Self::Vulkan, "vulkan", cfg!(feature = "vulkan")),
+        (Self::Cuda, "cuda", cfg!(feature = "cuda")),
+        (Self::Metal, "metal", cfg!(feature = "metal")),
     ];
+
+    /// Every name, in the order help texts list them.
+    pub const ALL: [Self; 7] = {
+        let mut all = [Self::Cpu; 7];
+        let mut i = 0;
+        while i < all.len() {
+            // The table's rows follow the variants, so a variant indexes its own row.
+            assert!(Self::TABLE[i].0 as usize == i);
+            all[i] = Self::TABLE[i].0;
+            i += 1;
+        }
+        all
+    };
 
     /// The name as it is written.
     pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Cpu => "cpu",
-            Self::Flex => "flex",
-            Self::Ndarray => "ndarray",
-            Self::Wgpu => "wgpu",
-            Self::Vulkan => "vulkan",
-            Self::Cuda => "cuda",
-            Self::Metal => "metal",
-        }
+        Self::TABLE[self as usize].1
     }
 
     /// Whether this build has the backend (its Cargo feature is on).
     pub const fn is_compiled(self) -> bool {
-        match self {
-            Self::Cpu | Self::Flex => cfg!(feature = "flex"),
-            Self::Ndarray => cfg!(feature = "ndarray"),
-            Self::Wgpu => cfg!(feature = "wgpu"),
-            Self::Vulkan => cfg!(feature = "vulkan"),
-            Self::Cuda => cfg!(feature = "cuda"),
-            Self::Metal => cfg!(feature = "metal"),
-        }
+        Self::TABLE[self as usize].2
     }
 
     /// Opens the device, without gradient tracking (call `.autodiff()` on it to train).
@@ -142,14 +141,24 @@ impl FromStr for DeviceName {
 }
 
 /// Why a device name could not be turned into a device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
     /// The name is not one of [`DeviceName::ALL`].
+    #[error(
+        "unknown device `{name}`: expected one of {} (this build opens {})",
+        DeviceName::ALL.map(DeviceName::as_str).join(", "),
+        available_devices().join(", ")
+    )]
     Unknown {
         /// The name that was asked for.
         name: String,
     },
     /// The name is valid, but its backend is not compiled into this build.
+    #[error(
+        "device `{name}` is not built in: enable burn-hardshrink's `{name}` feature (e.g. \
+         `--features burn-hardshrink/{name}`), or use one of {}",
+        available.join(", ")
+    )]
     NotCompiled {
         /// The name that was asked for.
         name: String,
@@ -157,6 +166,10 @@ pub enum DeviceError {
         available: Vec<&'static str>,
     },
     /// The backend is compiled in but its device could not be opened.
+    #[error(
+        "device `{name}` could not be opened ({reason}); without a GPU adapter or driver, use \
+         `cpu`"
+    )]
     Unavailable {
         /// The name that was asked for.
         name: String,
@@ -164,35 +177,6 @@ pub enum DeviceError {
         reason: String,
     },
 }
-
-impl fmt::Display for DeviceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unknown { name } => {
-                let all: Vec<_> = DeviceName::ALL.iter().map(|d| d.as_str()).collect();
-                write!(
-                    f,
-                    "unknown device `{name}`: expected one of {} (this build opens {})",
-                    all.join(", "),
-                    available_devices().join(", ")
-                )
-            }
-            Self::NotCompiled { name, available } => write!(
-                f,
-                "device `{name}` is not built in: enable burn-hardshrink's `{name}` feature \
-                 (e.g. `--features burn-hardshrink/{name}`), or use one of {}",
-                available.join(", ")
-            ),
-            Self::Unavailable { name, reason } => write!(
-                f,
-                "device `{name}` could not be opened ({reason}); without a GPU adapter or \
-                 driver, use `cpu`"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for DeviceError {}
 
 /// The device names this build can open.
 ///

@@ -8,7 +8,8 @@
 //!                  = x   otherwise          (λ = 0.5 by default)
 //! ```
 //!
-//! - [`hardshrink`] / [`try_hardshrink`]: the functional op, on any tensor and device.
+//! - [`hardshrink`] / [`try_hardshrink`]: the functional op, on any tensor and device;
+//!   [`supports_dtype`] says which dtypes a device takes.
 //! - [`Hardshrink`] / [`HardshrinkConfig`]: the module, a drop-in for Burn's
 //!   [`HardShrink`](burn::nn::HardShrink) (`.into()` converts either way).
 //! - [`LearnedHardshrink`] / [`LearnedHardshrinkConfig`]: a trainable threshold, one or one
@@ -17,7 +18,6 @@
 //!   forward and backward ops.
 //! - [`DeviceName`] / [`device_from_name`]: a device from a name such as `cpu` or `ndarray`, for
 //!   command lines and config files.
-//! - [`kernels`]: the one-pass CPU kernels behind the NdArray and Flex ops.
 //!
 //! The band is closed and gives `+0`; NaN passes forward and passes its gradient backward; λ is
 //! rounded to the tensor's dtype before comparing, and λ < 0 is the identity.
@@ -57,17 +57,19 @@
 
 mod device;
 mod error;
+mod estimator;
 mod functional;
+// Public for the benchmarks and for other CPU backends' crates, not part of the documented API.
+#[doc(hidden)]
 pub mod kernels;
 mod module;
-pub mod ops;
+mod ops;
 
 pub use device::{DeviceError, DeviceName, available_devices, device_from_name};
 pub use error::HardshrinkError;
-pub use functional::{
-    hardshrink, hardshrink_composed, learned_hardshrink, learned_hardshrink_composed,
-    try_hardshrink,
-};
-pub use kernels::ThresholdEstimator;
+pub use estimator::ThresholdEstimator;
+pub use functional::{hardshrink, learned_hardshrink, supports_dtype, try_hardshrink};
+#[doc(hidden)]
+pub use functional::{hardshrink_composed, learned_hardshrink_composed};
 pub use module::{Hardshrink, HardshrinkConfig, LearnedHardshrink, LearnedHardshrinkConfig};
 pub use ops::{HardshrinkBackend, LearnedHardshrinkBackend};

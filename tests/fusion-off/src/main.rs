@@ -1,8 +1,8 @@
 //! burn-hardshrink on wgpu with Burn's kernel fusion off.
 //!
 //! The workspace's own builds always have fusion on (Burn's default features turn it on and
-//! cargo unifies features across the workspace), so this package is built on its own. The test
-//! suite type-checks it (`tests/fusion_off.rs`: a full second build of the GPU stack does not
+//! cargo unifies features across the workspace), so this package is built on its own. CI
+//! (`.ci/run`) type-checks it before the tests (a full second build of the GPU stack does not
 //! fit CI's time); run it with
 //!
 //! ```text

@@ -19,8 +19,7 @@ mod slice;
 
 pub use element::{BitLane, ShrinkElement, rounded_limit};
 pub use learned::{
-    FeatureLayout, ThresholdEstimator, learned_backward_in_place, learned_forward_in_place,
-    learned_forward_into,
+    FeatureLayout, learned_backward_in_place, learned_forward_in_place, learned_forward_into,
 };
 pub use slice::{
     Band, PARALLEL_THRESHOLD, backward_in_place, backward_into, backward_one, forward_in_place,

@@ -1,4 +1,4 @@
-use crate::hardshrink;
+use crate::try_hardshrink;
 use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::Tensor;
 
@@ -41,8 +41,12 @@ impl Hardshrink {
     /// # Shapes
     /// - input: `[..., any]`
     /// - output: same as the input
+    ///
+    /// # Panics
+    ///
+    /// As [`hardshrink`](crate::hardshrink) does, for a dtype the backend cannot hold.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        hardshrink(x, self.lambd)
+        try_hardshrink(x, self.lambd).unwrap_or_else(|error| panic!("{error}"))
     }
 }
 

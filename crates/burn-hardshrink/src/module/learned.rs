@@ -1,6 +1,5 @@
-use crate::HardshrinkError;
-use crate::functional::learned_hardshrink;
-use crate::kernels::ThresholdEstimator;
+use crate::functional::learned_along;
+use crate::{HardshrinkError, ThresholdEstimator};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::activation::softplus;
@@ -115,30 +114,7 @@ impl LearnedHardshrink {
     ///
     /// When the feature axis is out of range or its length differs from the thresholds'.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let dim = if self.per_feature {
-            let dim = if self.dim < 0 {
-                D as isize + self.dim
-            } else {
-                self.dim
-            };
-            assert!(
-                (0..D as isize).contains(&dim),
-                "LearnedHardshrink: dim {} is out of range for a rank-{D} input",
-                self.dim
-            );
-            let features = self.raw_lambd.dims()[0];
-            assert_eq!(
-                x.dims()[dim as usize],
-                features,
-                "LearnedHardshrink: the input has {} entries along dim {}, the module has {features} \
-                 thresholds; set `features` to the input's size on that axis",
-                x.dims()[dim as usize],
-                self.dim
-            );
-            Some(dim as usize)
-        } else {
-            None
-        };
-        learned_hardshrink(x, self.lambd(), dim, self.estimator)
+        let dim = self.per_feature.then_some(self.dim);
+        learned_along(x, self.lambd(), dim, self.estimator)
     }
 }

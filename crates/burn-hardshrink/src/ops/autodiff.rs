@@ -12,8 +12,9 @@
 //! saves nothing. Neighbouring memory-bound nodes still retro-forward as usual under Balanced
 //! checkpointing: a child that needs `y` checkpoints the same buffer this node keeps.
 
-use super::{HardshrinkBackend, LearnedHardshrinkBackend};
-use crate::kernels::{ThresholdEstimator, rounded_limit};
+use super::{FLOATS, HardshrinkBackend, LearnedHardshrinkBackend};
+use crate::ThresholdEstimator;
+use crate::kernels::rounded_limit;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -40,7 +41,8 @@ impl<B: HardshrinkBackend> Backward<B, 1> for HardshrinkNode {
 impl<B: HardshrinkBackend, C: CheckpointStrategy> HardshrinkBackend for Autodiff<B, C> {
     fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
         // A dtype the crate cannot handle is reported by the inner backend's forward below.
-        let identity = matches!(rounded_limit(lambd, x.dtype()), Ok(None));
+        let dtype = x.dtype();
+        let identity = FLOATS.contains(&dtype) && rounded_limit(lambd, dtype).is_none();
         match HardshrinkNode
             .prepare::<C>([x.node()])
             .compute_bound()

@@ -31,7 +31,7 @@
 //!   is contiguous.
 //! - The result is written in place when the buffer is not shared and no two elements alias.
 
-use super::{HardshrinkBackend, unsupported_dtype};
+use super::{HardshrinkBackend, KernelBackend};
 use crate::kernels::{Band, ShrinkElement};
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::tensor::FloatTensor;
@@ -62,7 +62,7 @@ impl HardshrinkBackend for CubeBackend {
 /// How a kernel reads the bits of its element type. Chosen on the host per launch, compiled in
 /// (each variant is its own kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Lanes {
+pub(crate) enum Lanes {
     /// f16 or bf16 read as `u16`.
     U16,
     /// f32 (or flex32) read as `u32`.
@@ -75,10 +75,8 @@ pub enum Lanes {
     Float,
 }
 
-const SUPPORTED: &str = "f32, f16, bf16 and f64 (each where the device supports it)";
-
 fn unsupported(dtype: DType) -> ! {
-    unsupported_dtype::<CubeBackend>(dtype, SUPPORTED)
+    KernelBackend::Cube.unsupported(dtype)
 }
 
 /// The lanes a kernel uses for `dtype` on the client's device, or `None` for a dtype that is not

@@ -5,11 +5,11 @@
 //! contiguous, transposed, flipped and broadcast views alike. A view that uses a small part of a
 //! large buffer (a narrow slice) is first compacted, so the pass never costs more than the view.
 
-use super::{HardshrinkBackend, LearnedHardshrinkBackend, unsupported_dtype};
+use super::{HardshrinkBackend, KernelBackend, LearnedHardshrinkBackend};
+use crate::ThresholdEstimator;
 use crate::kernels::{
-    Band, FeatureLayout, ShrinkElement, ThresholdEstimator, backward_in_place, backward_into,
-    forward_in_place, forward_into, learned_backward_in_place, learned_forward_in_place,
-    learned_forward_into,
+    Band, FeatureLayout, ShrinkElement, backward_in_place, backward_into, forward_in_place,
+    forward_into, learned_backward_in_place, learned_forward_in_place, learned_forward_into,
 };
 use burn::backend::Flex;
 use burn::backend::flex::{FlexTensor, Layout};
@@ -52,7 +52,7 @@ impl HardshrinkBackend for Flex {
 }
 
 fn unsupported(dtype: DType) -> ! {
-    unsupported_dtype::<Flex>(dtype, "f32, f64, f16 and bf16")
+    KernelBackend::Flex.unsupported(dtype)
 }
 
 /// Which part of the buffer a pass must cover to produce the view.

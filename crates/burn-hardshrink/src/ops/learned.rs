@@ -1,7 +1,7 @@
 //! The learnable-threshold op as a sibling backend extension: a threshold per feature,
 //! forward and backward (with the threshold's pseudo-gradient reduced per feature).
 
-use crate::kernels::ThresholdEstimator;
+use crate::ThresholdEstimator;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 

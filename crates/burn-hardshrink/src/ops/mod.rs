@@ -17,20 +17,22 @@
 #![allow(deprecated)]
 
 #[cfg(feature = "cube")]
-pub mod cube;
+mod cube;
 #[cfg(feature = "flex")]
-pub mod flex;
+mod flex;
 #[cfg(feature = "ndarray")]
-pub mod ndarray;
+mod ndarray;
 
-pub mod autodiff;
+mod autodiff;
 mod learned;
 
 pub use learned::LearnedHardshrinkBackend;
 
 use crate::kernels::rounded_limit;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, TensorMetadata, backend_extension, get_or_init_device_settings};
+use burn::backend::{
+    Backend, DispatchDevice, TensorMetadata, backend_extension, get_or_init_device_settings,
+};
 use burn::tensor::DType;
 
 /// Hardshrink as a Burn backend extension: the forward and its backward.
@@ -75,13 +77,7 @@ pub trait HardshrinkBackend: Backend {
     // Linear → Hardshrink → Linear step was within noise either way (0.99-1.01).
     #[fusion(default)]
     fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
-        let Some(limit) = limit_or_panic::<Self>(lambd, &x) else {
-            return x;
-        };
-        let bool_dtype = get_or_init_device_settings::<Self>(&x.device()).bool_dtype;
-        let magnitude = Self::float_abs(x.clone());
-        let inside = Self::float_lower_equal_elem(magnitude, limit.into(), bool_dtype);
-        Self::float_mask_fill(x, inside, 0f32.into())
+        composed::<Self>(x, lambd)
     }
 
     /// The backward from the forward's output, valid for a λ that is not the identity:
@@ -101,36 +97,115 @@ pub trait HardshrinkBackend: Backend {
     }
 }
 
-/// The backend's name for error messages.
-pub(crate) fn backend_name<B: Backend>() -> &'static str {
-    let name = core::any::type_name::<B>();
-    if name.contains("NdArray") {
-        "NdArray"
-    } else if name.contains("Flex") {
-        "Flex"
-    } else if name.contains("Cube") {
-        "CubeCL"
-    } else {
-        name
+/// The float dtypes the op is defined on: what the composed ops (any backend) take.
+pub(crate) const FLOATS: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16];
+
+/// A backend with this crate's kernels: the route [`crate::hardshrink`] takes, and the one table
+/// of the dtypes each backend's kernels take, which every check and error reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KernelBackend {
+    /// Burn's NdArray CPU backend.
+    #[cfg(feature = "ndarray")]
+    NdArray,
+    /// Burn's Flex CPU backend.
+    #[cfg(feature = "flex")]
+    Flex,
+    /// Burn's CubeCL backend, every GPU runtime.
+    #[cfg(feature = "cube")]
+    Cube,
+}
+
+impl KernelBackend {
+    /// The backend a device's tensors live on, when it is one with kernels here (`None`: the
+    /// composed ops).
+    #[allow(unreachable_patterns)] // which arms exist depends on the enabled backends
+    pub(crate) fn of(device: &DispatchDevice) -> Option<Self> {
+        match device {
+            #[cfg(feature = "ndarray")]
+            DispatchDevice::NdArray(_) => Some(Self::NdArray),
+            #[cfg(feature = "flex")]
+            DispatchDevice::Flex(_) => Some(Self::Flex),
+            #[cfg(feature = "cube")]
+            DispatchDevice::Cube(_) => Some(Self::Cube),
+            DispatchDevice::Autodiff(inner) => Self::of(inner),
+            _ => None,
+        }
+    }
+
+    /// The backend's name in errors.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            #[cfg(feature = "ndarray")]
+            Self::NdArray => "NdArray",
+            #[cfg(feature = "flex")]
+            Self::Flex => "Flex",
+            #[cfg(feature = "cube")]
+            Self::Cube => "CubeCL",
+        }
+    }
+
+    /// The dtypes its kernels take (a GPU, only those of them its device supports).
+    pub(crate) const fn dtypes(self) -> &'static [DType] {
+        match self {
+            #[cfg(feature = "ndarray")]
+            Self::NdArray => &[DType::F32, DType::F64],
+            #[cfg(feature = "flex")]
+            Self::Flex => FLOATS,
+            #[cfg(feature = "cube")]
+            Self::Cube => FLOATS,
+        }
+    }
+
+    /// Whether it has kernels for the learned-threshold op too (the GPU runs the composition).
+    pub(crate) const fn has_learned_kernel(self) -> bool {
+        match self {
+            #[cfg(feature = "cube")]
+            Self::Cube => false,
+            #[allow(unreachable_patterns)]
+            _ => true,
+        }
+    }
+
+    /// Panics with the crate's error for a dtype its kernels do not take.
+    pub(crate) fn unsupported(self, dtype: DType) -> ! {
+        unsupported(dtype, self.name().to_string(), self.dtypes().to_vec())
     }
 }
 
-/// Panics with the crate's error for a dtype backend `B` cannot shrink, naming the backend and
-/// the dtypes it can (`supported`).
-pub(crate) fn unsupported_dtype<B: Backend>(dtype: DType, supported: &'static str) -> ! {
+/// Panics with the crate's error for `dtype` on `backend`, which holds `supported`.
+pub(crate) fn unsupported(dtype: DType, backend: String, supported: Vec<DType>) -> ! {
     panic!(
         "{}",
         crate::HardshrinkError::UnsupportedDType {
             dtype,
-            backend: backend_name::<B>().to_string(),
+            backend,
             supported,
         }
     )
 }
 
-/// [`rounded_limit`] for a primitive, panicking with the crate's error for a non-float dtype.
+/// The forward as Burn's primitive ops, on any backend: the default body, and what
+/// [`crate::hardshrink`] runs on a backend without kernels (through `Dispatch`).
+pub(crate) fn composed<B: Backend>(x: FloatTensor<B>, lambd: f64) -> FloatTensor<B> {
+    let Some(limit) = limit_or_panic::<B>(lambd, &x) else {
+        return x;
+    };
+    let bool_dtype = get_or_init_device_settings::<B>(&x.device()).bool_dtype;
+    let magnitude = B::float_abs(x.clone());
+    let inside = B::float_lower_equal_elem(magnitude, limit.into(), bool_dtype);
+    B::float_mask_fill(x, inside, 0f32.into())
+}
+
+/// λ's limit for a primitive of any backend (the default bodies), panicking with the crate's
+/// error for a dtype outside [`FLOATS`].
 fn limit_or_panic<B: Backend>(lambd: f64, x: &FloatTensor<B>) -> Option<f64> {
     let dtype = x.dtype();
+    if !FLOATS.contains(&dtype) {
+        unsupported(
+            dtype,
+            core::any::type_name::<B>().to_string(),
+            FLOATS.to_vec(),
+        );
+    }
     rounded_limit(lambd, dtype)
-        .unwrap_or_else(|()| unsupported_dtype::<B>(dtype, "f32, f64, f16 and bf16"))
 }

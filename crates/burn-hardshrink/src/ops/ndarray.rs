@@ -5,10 +5,11 @@
 //! is never touched.
 #![allow(deprecated)] // NdArray is deprecated upstream in favour of Flex, but still supported.
 
-use super::{HardshrinkBackend, LearnedHardshrinkBackend, unsupported_dtype};
+use super::{HardshrinkBackend, KernelBackend, LearnedHardshrinkBackend};
+use crate::ThresholdEstimator;
 use crate::kernels::{
-    Band, FeatureLayout, ShrinkElement, ThresholdEstimator, backward_in_place, backward_into,
-    backward_one, forward_in_place, forward_into, forward_one, learned_backward_in_place,
+    Band, FeatureLayout, ShrinkElement, backward_in_place, backward_into, backward_one,
+    forward_in_place, forward_into, forward_one, learned_backward_in_place,
     learned_forward_in_place, learned_forward_into,
 };
 use burn::backend::NdArray;
@@ -140,7 +141,7 @@ fn mismatched(expected: DType, got: DType) -> ! {
 }
 
 fn unsupported(dtype: DType) -> ! {
-    unsupported_dtype::<NdArray>(dtype, "f32 and f64")
+    KernelBackend::NdArray.unsupported(dtype)
 }
 
 /// In place when the elements form one block of memory (any axis order), else a fresh array.
