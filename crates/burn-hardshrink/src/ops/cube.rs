@@ -47,15 +47,74 @@ use cubecl::std::tensor::layout::linear::{LinearView, LinearViewMut};
 use cubecl::{calculate_cube_count_elemwise, tensor_vector_size_parallel};
 
 impl HardshrinkBackend for CubeBackend {
+    /// Forward: `+0` where `|x| <= λ`, `x` elsewhere (NaN included).
     fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
-        forward(x, lambd)
+        let dtype = x.dtype;
+        let lanes = lanes_for(&x.client, dtype).unwrap_or_else(|| unsupported(dtype));
+        let Some(limit) = forward_limit(lambd, dtype, lanes) else {
+            return x;
+        };
+        if x.meta.num_elements() == 0 {
+            return x;
+        }
+        let x = untile(x);
+        let in_place = x.can_mut() && x.is_nonoverlapping();
+        let flat_walk = fills_buffer(&x);
+        let input = if flat_walk { flat(&x) } else { x.clone() };
+        if in_place {
+            launch_forward(&input, Target::Alias(0), limit, lanes);
+            return x;
+        }
+        let (output, result) = fresh_like(&x, flat_walk);
+        launch_forward(&input, Target::Tensor(&output), limit, lanes);
+        result
     }
 
+    /// Backward from the forward's output: `grad` where `output != 0` (NaN included), `+0` where
+    /// `output` is `±0`. Valid for a λ that is not the identity (the autodiff node passes the
+    /// gradient through by itself otherwise).
     fn hardshrink_backward(
         output: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        backward(output, grad)
+        assert_eq!(
+            output.dtype, grad.dtype,
+            "hardshrink_backward: the output and the gradient must share a dtype"
+        );
+        assert_eq!(
+            output.meta.shape(),
+            grad.meta.shape(),
+            "hardshrink_backward: the gradient's shape must match the output's"
+        );
+        let dtype = grad.dtype;
+        let lanes = lanes_for(&grad.client, dtype).unwrap_or_else(|| unsupported(dtype));
+        if grad.meta.num_elements() == 0 {
+            return grad;
+        }
+        let output = untile(output);
+        let grad = untile(grad);
+        let grad_in_place = grad.can_mut() && grad.is_nonoverlapping();
+        let output_in_place = output.can_mut() && output.is_nonoverlapping();
+
+        // Same layout, both filling their buffers: pair the buffers element by element. Any other
+        // pair of layouts: walk both in logical order.
+        let flat_walk = fills_buffer(&output) && fills_buffer(&grad) && *output.meta == *grad.meta;
+        let (y, g) = if flat_walk {
+            (flat(&output), flat(&grad))
+        } else {
+            (output.clone(), grad.clone())
+        };
+        if grad_in_place {
+            launch_backward(&y, &g, Target::Alias(1), lanes);
+            return grad;
+        }
+        if output_in_place {
+            launch_backward(&y, &g, Target::Alias(0), lanes);
+            return output;
+        }
+        let (fresh, result) = fresh_like(&grad, flat_walk);
+        launch_backward(&y, &g, Target::Tensor(&fresh), lanes);
+        result
     }
 }
 
@@ -135,73 +194,6 @@ fn half_limit<E: ShrinkElement<Lane = u16>>(lambd: f64, lanes: Lanes) -> Option<
         // Every half value is an f32 value: the widening is exact.
         Band::Closed(bits) => Some((E::from_bits(bits).to_f64() as f32).to_bits()),
     }
-}
-
-/// Forward: `+0` where `|x| <= λ`, `x` elsewhere (NaN included).
-fn forward(x: CubeTensor, lambd: f64) -> CubeTensor {
-    let dtype = x.dtype;
-    let lanes = lanes_for(&x.client, dtype).unwrap_or_else(|| unsupported(dtype));
-    let Some(limit) = forward_limit(lambd, dtype, lanes) else {
-        return x;
-    };
-    if x.meta.num_elements() == 0 {
-        return x;
-    }
-    let x = untile(x);
-    let in_place = x.can_mut() && x.is_nonoverlapping();
-    let flat_walk = fills_buffer(&x);
-    let input = if flat_walk { flat(&x) } else { x.clone() };
-    if in_place {
-        launch_forward(&input, Target::Alias(0), limit, lanes);
-        return x;
-    }
-    let (output, result) = fresh_like(&x, flat_walk);
-    launch_forward(&input, Target::Tensor(&output), limit, lanes);
-    result
-}
-
-/// Backward from the forward's output: `grad` where `output != 0` (NaN included), `+0` where
-/// `output` is `±0`. Valid for a λ that is not the identity (the autodiff node passes the
-/// gradient through by itself otherwise).
-fn backward(output: CubeTensor, grad: CubeTensor) -> CubeTensor {
-    assert_eq!(
-        output.dtype, grad.dtype,
-        "hardshrink_backward: the output and the gradient must share a dtype"
-    );
-    assert_eq!(
-        output.meta.shape(),
-        grad.meta.shape(),
-        "hardshrink_backward: the gradient's shape must match the output's"
-    );
-    let dtype = grad.dtype;
-    let lanes = lanes_for(&grad.client, dtype).unwrap_or_else(|| unsupported(dtype));
-    if grad.meta.num_elements() == 0 {
-        return grad;
-    }
-    let output = untile(output);
-    let grad = untile(grad);
-    let grad_in_place = grad.can_mut() && grad.is_nonoverlapping();
-    let output_in_place = output.can_mut() && output.is_nonoverlapping();
-
-    // Same layout, both filling their buffers: pair the buffers element by element. Any other
-    // pair of layouts: walk both in logical order.
-    let flat_walk = fills_buffer(&output) && fills_buffer(&grad) && *output.meta == *grad.meta;
-    let (y, g) = if flat_walk {
-        (flat(&output), flat(&grad))
-    } else {
-        (output.clone(), grad.clone())
-    };
-    if grad_in_place {
-        launch_backward(&y, &g, Target::Alias(1), lanes);
-        return grad;
-    }
-    if output_in_place {
-        launch_backward(&y, &g, Target::Alias(0), lanes);
-        return output;
-    }
-    let (fresh, result) = fresh_like(&grad, flat_walk);
-    launch_backward(&y, &g, Target::Tensor(&fresh), lanes);
-    result
 }
 
 /// Whether the tensor's elements are exactly the elements of the range its handle binds: no
