@@ -43,17 +43,10 @@ pub fn devices() -> Vec<(&'static str, Device)> {
     devices
 }
 
-/// Whether the device of that name takes `dtype`, as the crate's own table says (NdArray holds
-/// f32 and f64 only; a GPU what its adapter supports); `false` for a GPU that is not there.
-pub fn holds(name: &str, dtype: DType) -> bool {
-    let device = match name {
-        "wgpu" => gpu(),
-        _ => cpu_devices()
-            .into_iter()
-            .find(|(cpu, _)| *cpu == name)
-            .map(|(_, device)| device),
-    };
-    device.is_some_and(|device| burn_hardshrink::supports_dtype(&device, dtype))
+/// Whether there is a GPU and it takes `dtype`, as the crate's own table says (a GPU holds what
+/// its adapter supports).
+pub fn gpu_holds(dtype: DType) -> bool {
+    gpu().is_some_and(|gpu| burn_hardshrink::supports_dtype(&gpu, dtype))
 }
 
 /// A dtype's name in the fixture file.

@@ -3,11 +3,11 @@
 //! and shared inputs.
 
 use crate::common::{
-    assert_same_bits, from_bits, holds, narrow_bits, reference, reference_grad, to_bits, widen,
+    assert_same_bits, from_bits, gpu_holds, narrow_bits, reference, reference_grad, to_bits, widen,
 };
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Slice, Tensor};
-use burn_hardshrink::{HardshrinkBackend, hardshrink};
+use burn_hardshrink::{HardshrinkBackend, hardshrink, supports_dtype};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +86,7 @@ fn case() -> impl Strategy<Value = Case> {
             // NdArray holds f32 and f64 only (the crate's table says which).
             let held: Vec<DType> = dtypes
                 .into_iter()
-                .filter(|&held| !on_ndarray || holds("ndarray", held))
+                .filter(|&held| !on_ndarray || supports_dtype(&Device::ndarray(), held))
                 .collect();
             let dtype = held[dtype % held.len()];
             let view = match view {
@@ -121,7 +121,7 @@ fn device(case: &Case) -> Device {
     if case.on_ndarray {
         return Device::ndarray();
     }
-    let pick_gpu = case.values.len() % 3 == 1 && holds("wgpu", case.dtype);
+    let pick_gpu = case.values.len() % 3 == 1 && gpu_holds(case.dtype);
     match crate::common::gpu() {
         Some(gpu) if pick_gpu => gpu,
         _ => Device::flex(),

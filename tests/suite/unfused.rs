@@ -6,7 +6,7 @@
 //! primitives, so the kernels are held to the PyTorch fixtures too. (`.ci/run` type-checks the
 //! crate with fusion really off, `tests/fusion-off`.)
 
-use crate::common::{assert_same_bits, data_bits, dtype_of, from_bits, gpu, holds};
+use crate::common::{assert_same_bits, data_bits, dtype_of, from_bits, gpu, gpu_holds};
 use crate::fixtures::{Case, cases};
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, DispatchDevice};
@@ -38,7 +38,7 @@ fn read<B: Backend>(tensor: burn::backend::tensor::FloatTensor<B>) -> Vec<u64> {
 fn gpu_cases() -> Vec<Case> {
     let cases: Vec<Case> = cases()
         .into_iter()
-        .filter(|case| holds("wgpu", dtype_of(&case.dtype)))
+        .filter(|case| gpu_holds(dtype_of(&case.dtype)))
         .collect();
     assert!(cases.len() >= 7, "the GPU must hold at least f32");
     cases

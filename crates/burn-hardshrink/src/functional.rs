@@ -78,21 +78,11 @@ pub fn supports_dtype(device: &Device, dtype: DType) -> bool {
     check_dtype(dtype, device).is_ok()
 }
 
-/// The backend with kernels that `device` is on, if any, once `dtype` is checked against the
-/// backend's table ([`KernelBackend::dtypes`]).
+/// The backend with kernels that `device` is on, if any, once `dtype` is checked against what
+/// the backend holds there ([`KernelBackend::held`]).
 fn check_dtype(dtype: DType, device: &Device) -> Result<Option<KernelBackend>, HardshrinkError> {
     let kernels = KernelBackend::of(device.as_dispatch());
-    let supported: Vec<DType> = match kernels {
-        #[cfg(feature = "cube")]
-        Some(KernelBackend::Cube) => KernelBackend::Cube
-            .dtypes()
-            .iter()
-            .copied()
-            .filter(|&dtype| device.supports_dtype(dtype))
-            .collect(),
-        Some(kernels) => kernels.dtypes().to_vec(),
-        None => FLOATS.to_vec(),
-    };
+    let supported = kernels.map_or_else(|| FLOATS.to_vec(), |kernels| kernels.held(device));
     if supported.contains(&dtype) {
         return Ok(kernels);
     }

@@ -33,7 +33,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     Backend, DispatchDevice, TensorMetadata, backend_extension, get_or_init_device_settings,
 };
-use burn::tensor::DType;
+use burn::tensor::{DType, Device};
 
 /// Hardshrink as a Burn backend extension: the forward and its backward.
 ///
@@ -144,7 +144,7 @@ impl KernelBackend {
         }
     }
 
-    /// The dtypes its kernels take (a GPU, only those of them its device supports).
+    /// The dtypes its kernels take.
     pub(crate) const fn dtypes(self) -> &'static [DType] {
         match self {
             #[cfg(feature = "ndarray")]
@@ -154,6 +154,22 @@ impl KernelBackend {
             #[cfg(feature = "cube")]
             Self::Cube => FLOATS,
         }
+    }
+
+    /// The dtypes its kernels take on `device`: [`dtypes`](Self::dtypes), and on a GPU only
+    /// those the device supports.
+    pub(crate) fn held(self, device: &Device) -> Vec<DType> {
+        let on_device = |dtype: DType| match self {
+            #[cfg(feature = "cube")]
+            Self::Cube => device.supports_dtype(dtype),
+            #[allow(unreachable_patterns)]
+            _ => true,
+        };
+        self.dtypes()
+            .iter()
+            .copied()
+            .filter(|&dtype| on_device(dtype))
+            .collect()
     }
 
     /// Whether it has kernels for the learned-threshold op too (the GPU runs the composition).
