@@ -61,13 +61,36 @@ impl HardshrinkBackend for CubeBackend {
         let in_place = x.can_mut() && x.is_nonoverlapping();
         let flat_walk = fills_buffer(&x);
         let input = if flat_walk { flat(&x) } else { x.clone() };
-        if in_place {
-            launch_forward(&input, Target::Alias(0), limit, lanes);
-            return x;
+        let fresh = (!in_place).then(|| fresh_like(&x, flat_walk));
+        let client = input.client.clone();
+        let (mut width, mut address) = (vector_width(&input), input.required_address_type());
+        let output = match &fresh {
+            None => input.as_linear_view_alias(0),
+            Some((output, _)) => {
+                width = Ord::min(width, vector_width(output));
+                address = Ord::max(address, output.required_address_type());
+                output.clone().into_linear_view()
+            }
+        };
+        let (cube_count, cube_dim) = launch_shape(&client, input.meta.num_elements(), width);
+        // SAFETY: every unit returns before touching memory unless its position is in bounds of
+        // the output view, whose length is the input's; each unit reads and writes only its own
+        // position.
+        unsafe {
+            hardshrink_forward_kernel::launch_unchecked(
+                &client,
+                cube_count,
+                cube_dim,
+                address,
+                width,
+                input.clone().into_linear_view(),
+                output,
+                limit,
+                lanes,
+                dtype_to_storage_type(input.dtype),
+            );
         }
-        let (output, result) = fresh_like(&x, flat_walk);
-        launch_forward(&input, Target::Tensor(&output), limit, lanes);
-        result
+        fresh.map_or(x, |(_, result)| result)
     }
 
     /// Backward from the forward's output: `grad` where `output != 0` (NaN included), `+0` where
@@ -279,37 +302,6 @@ fn launch_shape(client: &Client, num_elements: usize, width: VectorSize) -> (Cub
     let cube_dim = CubeDim::new(client, working_units);
     let cube_count = calculate_cube_count_elemwise(client, working_units, cube_dim);
     (cube_count, cube_dim)
-}
-
-fn launch_forward(input: &CubeTensor, target: Target<'_>, limit: InputScalar, lanes: Lanes) {
-    let client = input.client.clone();
-    let mut width = vector_width(input);
-    let mut address = input.required_address_type();
-    if let Target::Tensor(output) = &target {
-        width = Ord::min(width, vector_width(output));
-        address = Ord::max(address, output.required_address_type());
-    }
-    let (cube_count, cube_dim) = launch_shape(&client, input.meta.num_elements(), width);
-    let output = match target {
-        Target::Alias(position) => input.as_linear_view_alias(position),
-        Target::Tensor(output) => output.clone().into_linear_view(),
-    };
-    // SAFETY: every unit returns before touching memory unless its position is in bounds of the
-    // output view, whose length is the input's; each unit reads and writes only its own position.
-    unsafe {
-        hardshrink_forward_kernel::launch_unchecked(
-            &client,
-            cube_count,
-            cube_dim,
-            address,
-            width,
-            input.clone().into_linear_view(),
-            output,
-            limit,
-            lanes,
-            dtype_to_storage_type(input.dtype),
-        );
-    }
 }
 
 fn launch_backward(output: &CubeTensor, grad: &CubeTensor, target: Target<'_>, lanes: Lanes) {

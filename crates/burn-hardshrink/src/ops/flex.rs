@@ -15,16 +15,45 @@ use burn::backend::Flex;
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{Bytes, DType, bf16, f16};
+use bytemuck::Zeroable;
 
 impl HardshrinkBackend for Flex {
-    fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
-        match x.dtype() {
-            DType::F32 => forward::<f32>(x, lambd),
-            DType::F64 => forward::<f64>(x, lambd),
-            DType::F16 => forward::<f16>(x, lambd),
-            DType::BF16 => forward::<bf16>(x, lambd),
-            other => unsupported(other),
-        }
+    fn hardshrink(mut x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
+        per_dtype!(
+            x.dtype(),
+            [F32, F64, F16, BF16],
+            |E| {
+                let band = Band::of::<E>(lambd);
+                // Nothing to change; an empty view may also point past the end of an empty buffer.
+                if band == Band::Identity || x.layout().num_elements() == 0 {
+                    return x;
+                }
+                let span = match span::<E>(&x) {
+                    Some(span) => span,
+                    None => {
+                        x = compact(x);
+                        Span::Range(0, x.layout().num_elements())
+                    }
+                };
+                let (start, end) = match span {
+                    Span::Range(start, end) => (start, end),
+                    Span::Buffer => (0, x.storage::<E>().len()),
+                };
+                if let Some(values) = x.try_storage_mut::<E>() {
+                    forward_in_place(&mut values[start..end], band);
+                    return x;
+                }
+                let src = &x.storage::<E>()[start..end];
+                let mut out = vec![E::zeroed(); src.len()];
+                forward_into(src, &mut out, band);
+                let layout = match span {
+                    Span::Range(..) => Layout::contiguous(x.layout().shape().clone()),
+                    Span::Buffer => x.layout().clone(),
+                };
+                FlexTensor::new(Bytes::from_elems(out), layout, E::DTYPE)
+            },
+            unsupported
+        )
     }
 
     fn hardshrink_backward(
@@ -80,37 +109,6 @@ fn compact(tensor: FlexTensor) -> FlexTensor {
     let compacted = tensor.to_contiguous();
     drop(tensor);
     compacted
-}
-
-fn forward<E: ShrinkElement>(mut x: FlexTensor, lambd: f64) -> FlexTensor {
-    let band = Band::of::<E>(lambd);
-    // Nothing to change; an empty view may also point past the end of an empty buffer.
-    if band == Band::Identity || x.layout().num_elements() == 0 {
-        return x;
-    }
-    let span = match span::<E>(&x) {
-        Some(span) => span,
-        None => {
-            x = compact(x);
-            Span::Range(0, x.layout().num_elements())
-        }
-    };
-    let (start, end) = match span {
-        Span::Range(start, end) => (start, end),
-        Span::Buffer => (0, x.storage::<E>().len()),
-    };
-    if let Some(values) = x.try_storage_mut::<E>() {
-        forward_in_place(&mut values[start..end], band);
-        return x;
-    }
-    let src = &x.storage::<E>()[start..end];
-    let mut out = vec![E::zeroed(); src.len()];
-    forward_into(src, &mut out, band);
-    let layout = match span {
-        Span::Range(..) => Layout::contiguous(x.layout().shape().clone()),
-        Span::Buffer => x.layout().clone(),
-    };
-    FlexTensor::new(Bytes::from_elems(out), layout, E::DTYPE)
 }
 
 fn backward<E: ShrinkElement>(mut output: FlexTensor, mut grad: FlexTensor) -> FlexTensor {

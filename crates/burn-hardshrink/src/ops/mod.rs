@@ -16,6 +16,28 @@
 // The `NdArray` selector names a backend Burn deprecates in favour of Flex; it is still supported.
 #![allow(deprecated)]
 
+/// `per_dtype!(dtype, [F32, F64], |E| body, fallback)`: `body` with the type `E` bound to the
+/// element type of `dtype` among the listed ones, `fallback(dtype)` for any other. The CPU
+/// forwards write their body inside it, so that from `Hardshrink::forward` the data is four
+/// calls away: `try_hardshrink`, the `Dispatch` impl `#[backend_extension]` generates, the
+/// backend's impl, the slice kernel.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+macro_rules! per_dtype {
+    ($dtype:expr, [$($variant:ident),+], |$E:ident| $body:expr, $fallback:expr) => {
+        match $dtype {
+            $(burn::tensor::DType::$variant => {
+                type $E = per_dtype!(@type $variant);
+                $body
+            })+
+            other => $fallback(other),
+        }
+    };
+    (@type F32) => { f32 };
+    (@type F64) => { f64 };
+    (@type F16) => { burn::tensor::f16 };
+    (@type BF16) => { burn::tensor::bf16 };
+}
+
 #[cfg(feature = "cube")]
 mod cube;
 #[cfg(feature = "flex")]

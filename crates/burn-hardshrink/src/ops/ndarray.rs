@@ -2,7 +2,7 @@
 //!
 //! A uniquely owned array whose elements fill one contiguous block (in any axis order) is
 //! shrunk in place; anything else is read through a view into a fresh array, so a shared input
-//! is never touched.
+//! is never touched. The same holds for the backward, on the gradient.
 #![allow(deprecated)] // NdArray is deprecated upstream in favour of Flex, but still supported.
 
 use super::{HardshrinkBackend, KernelBackend, LearnedHardshrinkBackend};
@@ -18,6 +18,7 @@ use burn::backend::ndarray::{NdArrayTensor, SharedArray};
 use burn::backend::tensor::FloatTensor;
 
 use burn::tensor::DType;
+use bytemuck::Zeroable;
 use ndarray::{Array, ArrayViewD, Zip};
 
 /// f32 and f64 as NdArray stores them. burn-ndarray keeps its storage type private, so the
@@ -69,11 +70,44 @@ nd_float!(f64, F64);
 
 impl HardshrinkBackend for NdArray {
     fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
-        match x.dtype() {
-            DType::F32 => forward::<f32>(x, lambd),
-            DType::F64 => forward::<f64>(x, lambd),
-            other => unsupported(other),
-        }
+        per_dtype!(
+            x.dtype(),
+            [F32, F64],
+            |E| {
+                let band = Band::of::<E>(lambd);
+                // A uniquely owned array whose elements form one block (any axis order) is
+                // shrunk in place; anything else is read through a view into a fresh array.
+                let (owned, shared);
+                let view = match E::unique(x) {
+                    Ok(array) if band == Band::Identity => return E::wrap(array),
+                    Ok(mut array) => {
+                        // Unique, so this borrows without copying.
+                        if let Some(values) = array.as_slice_memory_order_mut() {
+                            forward_in_place(values, band);
+                            return E::wrap(array);
+                        }
+                        owned = array;
+                        owned.view()
+                    }
+                    Err(tensor) => {
+                        shared = tensor;
+                        E::view(&shared)
+                    }
+                };
+                E::wrap(
+                    if view.is_standard_layout()
+                        && let Some(src) = view.as_slice()
+                    {
+                        let mut out = vec![E::zeroed(); src.len()];
+                        forward_into(src, &mut out, band);
+                        into_shared(view.shape(), out)
+                    } else {
+                        view.mapv(|x| forward_one(x, band)).into_shared()
+                    },
+                )
+            },
+            unsupported
+        )
     }
 
     fn hardshrink_backward(
@@ -86,14 +120,6 @@ impl HardshrinkBackend for NdArray {
             other => unsupported(other),
         }
     }
-}
-
-fn forward<E: NdFloat>(x: NdArrayTensor, lambd: f64) -> NdArrayTensor {
-    let band = Band::of::<E>(lambd);
-    E::wrap(match E::unique(x) {
-        Ok(array) => forward_owned(array, band),
-        Err(shared) => forward_view(E::view(&shared), band),
-    })
 }
 
 fn backward<E: NdFloat>(output: &NdArrayTensor, grad: NdArrayTensor) -> NdArrayTensor {
@@ -142,34 +168,6 @@ fn mismatched(expected: DType, got: DType) -> ! {
 
 fn unsupported(dtype: DType) -> ! {
     KernelBackend::NdArray.unsupported(dtype)
-}
-
-/// In place when the elements form one block of memory (any axis order), else a fresh array.
-fn forward_owned<E: ShrinkElement>(
-    mut array: SharedArray<E>,
-    band: Band<E::Lane>,
-) -> SharedArray<E> {
-    if let Band::Identity = band {
-        return array;
-    }
-    // The caller checked uniqueness, so this borrows without copying.
-    if let Some(values) = array.as_slice_memory_order_mut() {
-        forward_in_place(values, band);
-        return array;
-    }
-    forward_view(array.view(), band)
-}
-
-/// A fresh array: one pass over the slice for row-major input, a strided map otherwise.
-fn forward_view<E: ShrinkElement>(view: ArrayViewD<'_, E>, band: Band<E::Lane>) -> SharedArray<E> {
-    if view.is_standard_layout()
-        && let Some(src) = view.as_slice()
-    {
-        let mut out = vec![E::zeroed(); src.len()];
-        forward_into(src, &mut out, band);
-        return into_shared(view.shape(), out);
-    }
-    view.mapv(|x| forward_one(x, band)).into_shared()
 }
 
 /// In place on the gradient when it and the output share one block layout, else fresh.
