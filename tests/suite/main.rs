@@ -7,5 +7,6 @@ mod fixtures;
 mod gradients;
 mod learned;
 mod properties;
+mod simd;
 #[cfg(feature = "wgpu")]
 mod unfused;

@@ -35,16 +35,59 @@ fn devices() -> Vec<(&'static str, Device)> {
     vec![("flex", Device::flex()), ("ndarray", Device::ndarray())]
 }
 
-/// The plain loop the kernels are measured against: the obvious Rust, one pass.
-fn loop_forward(src: &[f32], dst: &mut [f32], lambd: f32) {
-    for (d, &x) in dst.iter_mut().zip(src) {
-        *d = if x >= -lambd && x <= lambd { 0.0 } else { x };
-    }
-}
+/// The plain loops the kernels are measured against: the obvious Rust, one pass, vectorised by
+/// the compiler (SSE2 in a default build; `*_avx2` the same loop compiled for AVX2, the honest
+/// limit on a machine that has it). The assembly was checked once: packed compares and selects.
+mod plain {
+    use rayon::prelude::*;
 
-fn loop_backward(output: &[f32], grad: &[f32], dst: &mut [f32]) {
-    for ((d, &y), &g) in dst.iter_mut().zip(output).zip(grad) {
-        *d = if y != 0.0 { g } else { 0.0 };
+    #[inline(always)]
+    pub fn shrink(x: f32, lambd: f32) -> f32 {
+        if x >= -lambd && x <= lambd { 0.0 } else { x }
+    }
+
+    #[inline(always)]
+    pub fn pass(y: f32, g: f32) -> f32 {
+        if y != 0.0 { g } else { 0.0 }
+    }
+
+    /// Forward in place, on the calling thread.
+    pub fn forward_in_place(values: &mut [f32], lambd: f32) {
+        for x in values.iter_mut() {
+            *x = shrink(*x, lambd);
+        }
+    }
+
+    /// The same loop compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    pub fn forward_in_place_avx2(values: &mut [f32], lambd: f32) {
+        for x in values.iter_mut() {
+            *x = shrink(*x, lambd);
+        }
+    }
+
+    /// Forward in place, one half per core.
+    pub fn forward_in_place_split(values: &mut [f32], lambd: f32) {
+        let half = values.len().div_ceil(2).max(1);
+        values
+            .par_chunks_mut(half)
+            .for_each(|part| forward_in_place(part, lambd));
+    }
+
+    /// Forward into a fresh `Vec`, as an op that keeps its input must.
+    pub fn forward_fresh(src: &[f32], lambd: f32) -> Vec<f32> {
+        src.iter().map(|&x| shrink(x, lambd)).collect()
+    }
+
+    /// Forward, then backward into the gradient buffer in place: two passes.
+    pub fn forward_backward(x: &[f32], y: &mut [f32], grad: &mut [f32], lambd: f32) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = shrink(x, lambd);
+        }
+        for (g, &y) in grad.iter_mut().zip(y.iter()) {
+            *g = pass(y, *g);
+        }
     }
 }
 
@@ -52,7 +95,10 @@ fn input(n: usize) -> TensorData {
     Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &Device::flex()).into_data()
 }
 
+/// Every contender is timed through `iter_batched` with one call per batch: inputs are made and
+/// outputs freed outside the clock, for ours, the built-in and the plain loops alike.
 fn forward(c: &mut Criterion) {
+    let lambd = LAMBD as f32;
     for (size, n) in sizes() {
         let data = input(n);
         let mut group = c.benchmark_group(format!("forward/{size}"));
@@ -60,7 +106,7 @@ fn forward(c: &mut Criterion) {
         for (backend, device) in devices() {
             let x = Tensor::<1>::from_data(data.clone(), &device);
             group.bench_function(BenchmarkId::new("ours_owned", backend), |b| {
-                // A fresh, uniquely owned tensor per call (made outside the timing): in place.
+                // A fresh, uniquely owned tensor per call: in place.
                 b.iter_batched(
                     || Tensor::<1>::from_data(data.clone(), &device),
                     |x| hardshrink(x, LAMBD),
@@ -68,51 +114,109 @@ fn forward(c: &mut Criterion) {
                 )
             });
             group.bench_function(BenchmarkId::new("ours_shared", backend), |b| {
-                b.iter(|| hardshrink(black_box(x.clone()), LAMBD))
+                b.iter_batched(
+                    || x.clone(),
+                    |x| hardshrink(x, LAMBD),
+                    BatchSize::PerIteration,
+                )
             });
             group.bench_function(BenchmarkId::new("builtin", backend), |b| {
-                b.iter(|| hard_shrink(black_box(x.clone()), LAMBD))
+                b.iter_batched(
+                    || x.clone(),
+                    |x| hard_shrink(x, LAMBD),
+                    BatchSize::PerIteration,
+                )
             });
         }
         let src = data.try_to_vec::<f32>().unwrap();
-        let mut dst = vec![0.0f32; n];
-        group.bench_function(BenchmarkId::new("plain_loop", "rust"), |b| {
-            b.iter(|| loop_forward(black_box(&src), black_box(&mut dst), LAMBD as f32))
+        group.bench_function(BenchmarkId::new("plain_loop", "in_place"), |b| {
+            b.iter_batched(
+                || src.clone(),
+                |mut v| {
+                    plain::forward_in_place(&mut v, lambd);
+                    v
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            group.bench_function(BenchmarkId::new("plain_loop", "in_place_avx2"), |b| {
+                b.iter_batched(
+                    || src.clone(),
+                    |mut v| {
+                        // SAFETY: the CPU has AVX2 (checked above).
+                        unsafe { plain::forward_in_place_avx2(&mut v, lambd) };
+                        v
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+        group.bench_function(BenchmarkId::new("plain_loop", "in_place_2_threads"), |b| {
+            b.iter_batched(
+                || src.clone(),
+                |mut v| {
+                    plain::forward_in_place_split(&mut v, lambd);
+                    v
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(BenchmarkId::new("plain_loop", "fresh_vec"), |b| {
+            b.iter_batched(
+                || (),
+                |()| plain::forward_fresh(&src, lambd),
+                BatchSize::PerIteration,
+            )
         });
         group.finish();
     }
 }
 
+/// `(act(x) * g).sum().backward()` and `x`'s gradient, against the same graph with no
+/// activation (`(x * g).sum()`: Burn's own cost), the built-in and the plain two passes. The
+/// gradients are returned, so they are freed outside the clock.
 fn forward_backward(c: &mut Criterion) {
+    type Act = fn(Tensor<1>, f64) -> Tensor<1>;
+    let contenders: [(&str, Act); 3] = [
+        ("ours", hardshrink),
+        ("builtin", hard_shrink),
+        ("no_activation", |x, _| x),
+    ];
     for (size, n) in sizes() {
         let data = input(n);
+        let upstream = input(n);
         let mut group = c.benchmark_group(format!("forward_backward/{size}"));
         group.throughput(Throughput::Elements(n as u64));
         for (backend, device) in devices() {
             let device = device.autodiff();
             let x = Tensor::<1>::from_data(data.clone(), &device).require_grad();
-            group.bench_function(BenchmarkId::new("ours", backend), |b| {
-                b.iter(|| {
-                    let grads = hardshrink(x.clone(), LAMBD).backward();
-                    x.grad(&grads)
-                })
-            });
-            group.bench_function(BenchmarkId::new("builtin", backend), |b| {
-                b.iter(|| {
-                    let grads = hard_shrink(x.clone(), LAMBD).backward();
-                    x.grad(&grads)
-                })
-            });
+            let g = Tensor::<1>::from_data(upstream.clone(), &device);
+            for (name, act) in contenders {
+                group.bench_function(BenchmarkId::new(name, backend), |b| {
+                    b.iter_batched(
+                        || (x.clone(), g.clone()),
+                        |(x_in, g)| {
+                            let grads = (act(x_in, LAMBD) * g).sum().backward();
+                            (x.grad(&grads), grads)
+                        },
+                        BatchSize::PerIteration,
+                    )
+                });
+            }
         }
         let src = data.try_to_vec::<f32>().unwrap();
-        let ones = vec![1.0f32; n];
-        let (mut y, mut grad) = (vec![0.0f32; n], vec![0.0f32; n]);
-        group.bench_function(BenchmarkId::new("plain_loop", "rust"), |b| {
-            b.iter(|| {
-                loop_forward(black_box(&src), &mut y, LAMBD as f32);
-                loop_backward(&y, black_box(&ones), &mut grad);
-                black_box(&grad);
-            })
+        let grad = upstream.try_to_vec::<f32>().unwrap();
+        group.bench_function(BenchmarkId::new("plain_loop", "two_passes"), |b| {
+            b.iter_batched(
+                || (vec![0.0f32; n], grad.clone()),
+                |(mut y, mut g)| {
+                    plain::forward_backward(&src, &mut y, &mut g, LAMBD as f32);
+                    (y, g)
+                },
+                BatchSize::PerIteration,
+            )
         });
         group.finish();
     }
@@ -132,59 +236,100 @@ fn learned(c: &mut Criterion) {
             .reshape([rows, features])
             .require_grad();
         let lambd = Tensor::<1>::full([features], LAMBD, &device).require_grad();
-        let estimator = ThresholdEstimator::StraightThrough;
-        group.bench_function(BenchmarkId::new("ours_learned", backend), |b| {
-            b.iter(|| {
-                let y = learned_hardshrink(x.clone(), lambd.clone(), Some(1), estimator);
-                let grads = y.backward();
-                (x.grad(&grads), lambd.grad(&grads))
-            })
-        });
-        group.bench_function(BenchmarkId::new("primitive_ops", backend), |b| {
-            b.iter(|| {
-                let y = learned_hardshrink_composed(x.clone(), lambd.clone(), Some(1), estimator);
-                let grads = y.backward();
-                (x.grad(&grads), lambd.grad(&grads))
-            })
-        });
-        group.bench_function(BenchmarkId::new("ours_fixed", backend), |b| {
-            b.iter(|| {
-                let grads = hardshrink(x.clone(), LAMBD).backward();
-                x.grad(&grads)
-            })
-        });
+        type Op = fn(Tensor<2>, Tensor<1>) -> Tensor<2>;
+        let ops: [(&str, Op); 3] = [
+            ("ours_learned", |x, l| {
+                learned_hardshrink(x, l, Some(1), ThresholdEstimator::StraightThrough)
+            }),
+            ("primitive_ops", |x, l| {
+                learned_hardshrink_composed(x, l, Some(1), ThresholdEstimator::StraightThrough)
+            }),
+            ("ours_fixed", |x, _| hardshrink(x, LAMBD)),
+        ];
+        for (name, op) in ops {
+            group.bench_function(BenchmarkId::new(name, backend), |b| {
+                b.iter_batched(
+                    || (x.clone(), lambd.clone()),
+                    |(x_in, l_in)| {
+                        let grads = op(x_in, l_in).sum().backward();
+                        (x.grad(&grads), lambd.grad(&grads), grads)
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
     }
     group.finish();
 }
 
 /// Where splitting across cores starts to pay: the in-place kernel over 32K-element chunks on
 /// the calling thread against the same chunks on rayon's pool (exactly what the parallel path
-/// runs), for sizes around [`burn_hardshrink::kernels::PARALLEL_THRESHOLD`].
+/// runs), with the pool warm (criterion's back-to-back calls) and cold (see [`cold_pool`]).
 fn parallel_threshold(c: &mut Criterion) {
-    use burn_hardshrink::kernels::{Band, forward_in_place};
-    use rayon::prelude::*;
-    let band = Band::of::<f32>(LAMBD);
     let mut group = c.benchmark_group("parallel_threshold");
-    for n in [1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 19] {
+    for n in THRESHOLD_SIZES {
         let data = input(n).try_to_vec::<f32>().unwrap();
-        let mut buffer = data.clone();
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("one_thread", n), |b| {
-            b.iter(|| {
-                black_box(&mut buffer)
-                    .chunks_mut(1 << 15)
-                    .for_each(|chunk| forward_in_place(chunk, band))
-            })
+            b.iter_batched(|| data.clone(), chunks_one_thread, BatchSize::PerIteration)
         });
         group.bench_function(BenchmarkId::new("rayon_chunks", n), |b| {
-            b.iter(|| {
-                black_box(&mut buffer)
-                    .par_chunks_mut(1 << 15)
-                    .for_each(|chunk| forward_in_place(chunk, band))
-            })
+            b.iter_batched(|| data.clone(), chunks_on_rayon, BatchSize::PerIteration)
         });
     }
     group.finish();
+    cold_pool();
+}
+
+const THRESHOLD_SIZES: [usize; 5] = [1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24];
+const CHUNK: usize = 1 << 15;
+
+fn chunks_one_thread(mut values: Vec<f32>) -> Vec<f32> {
+    use burn_hardshrink::kernels::{Band, forward_in_place};
+    let band = Band::of::<f32>(LAMBD);
+    values
+        .chunks_mut(CHUNK)
+        .for_each(|part| forward_in_place(part, band));
+    values
+}
+
+fn chunks_on_rayon(mut values: Vec<f32>) -> Vec<f32> {
+    use burn_hardshrink::kernels::{Band, forward_in_place};
+    use rayon::prelude::*;
+    let band = Band::of::<f32>(LAMBD);
+    values
+        .par_chunks_mut(CHUNK)
+        .for_each(|part| forward_in_place(part, band));
+    values
+}
+
+/// The same two contenders with a cold pool: each call comes after 20 ms idle, when rayon's
+/// workers have gone to sleep (as between the layers of a model busy elsewhere). Criterion would
+/// sleep once per iteration for thousands of iterations, so this is a plain loop: 60 calls of
+/// each, alternating, inputs copied and outputs freed outside the clock; medians printed.
+fn cold_pool() {
+    use std::time::Instant;
+    println!("parallel_threshold, cold pool (median of 60 calls after 20 ms idle):");
+    for n in THRESHOLD_SIZES {
+        let data = input(n).try_to_vec::<f32>().unwrap();
+        let contenders: [fn(Vec<f32>) -> Vec<f32>; 2] = [chunks_one_thread, chunks_on_rayon];
+        let mut times = [Vec::new(), Vec::new()];
+        for _ in 0..60 {
+            for (contender, times) in contenders.iter().zip(&mut times) {
+                let values = data.clone();
+                std::thread::sleep(Duration::from_millis(20));
+                let start = Instant::now();
+                let values = black_box(contender(black_box(values)));
+                times.push(start.elapsed());
+                drop(values);
+            }
+        }
+        let [one, split] = times.map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
+        });
+        println!("  {n:>9} elements: one thread {one:>10.1?}, rayon chunks {split:>10.1?}");
+    }
 }
 
 fn config() -> Criterion {

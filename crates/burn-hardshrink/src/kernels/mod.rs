@@ -1,8 +1,9 @@
 //! Backend-independent CPU kernels over contiguous buffers.
 //!
 //! The NdArray and Flex ops reduce every layout to one of these calls: a contiguous slice in,
-//! a contiguous slice (or the same one) out, one pass, no per-element branch. They are public
-//! so that other CPU backends can reuse them.
+//! a contiguous slice (or the same one) out, one pass, no per-element branch, at the widest SIMD
+//! level the CPU has ([`SimdLevel`]). They are public so that other CPU backends can reuse
+//! them.
 //!
 //! ```
 //! use burn_hardshrink::kernels::{Band, forward_in_place};
@@ -15,12 +16,14 @@
 
 mod element;
 mod learned;
+mod simd;
 mod slice;
 
 pub use element::{BitLane, ShrinkElement, rounded_limit};
 pub use learned::{
     FeatureLayout, learned_backward_in_place, learned_forward_in_place, learned_forward_into,
 };
+pub use simd::{SIMD_ENV, SimdLevel};
 pub use slice::{
     Band, PARALLEL_THRESHOLD, backward_in_place, backward_into, backward_one, forward_in_place,
     forward_into, forward_one,

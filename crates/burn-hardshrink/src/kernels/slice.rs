@@ -1,6 +1,8 @@
-//! One-pass forward and backward over contiguous buffers, split across cores when large.
+//! One-pass forward and backward over contiguous buffers, split across cores when large, at the
+//! widest SIMD level the CPU has.
 
 use super::element::{BitLane, ShrinkElement};
+use super::simd::dispatch;
 
 /// What a λ does once rounded to the element type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +68,8 @@ pub(crate) fn bits_mut<E: ShrinkElement>(values: &mut [E]) -> &mut [E::Lane] {
 }
 
 /// Runs `body(offset, chunk)` over consecutive chunks of `dst`, in parallel above the
-/// threshold; `offset` is the chunk's first index, for reading the matching inputs.
+/// threshold, at the active SIMD level; `offset` is the chunk's first index, for reading the
+/// matching inputs.
 fn for_chunks<D: Send>(dst: &mut [D], body: impl Fn(usize, &mut [D]) + Sync) {
     for_chunks_of(dst, PARALLEL_CHUNK, body)
 }
@@ -82,17 +85,17 @@ pub(crate) fn for_chunks_of<D: Send>(
         use rayon::prelude::*;
         dst.par_chunks_mut(chunk)
             .enumerate()
-            .for_each(|(index, part)| body(index * chunk, part));
+            .for_each(|(index, part)| dispatch(|| body(index * chunk, part)));
         return;
     }
     // Without `parallel` the chunk size has no use: one call covers the slice.
     #[cfg(not(feature = "parallel"))]
     let _ = chunk;
-    body(0, dst)
+    dispatch(|| body(0, dst))
 }
 
-/// Runs `body(offset, chunk, partial)` over chunks of `dst`, in parallel above the threshold,
-/// and returns the element-wise sum of the `width`-long partial sums the calls produced.
+/// Runs `body(offset, chunk, partial)` over chunks of `dst`, in parallel above the threshold and
+/// at the active SIMD level, and returns the element-wise sum of the `width`-long partial sums the calls produced.
 pub(crate) fn for_chunks_summing<D: Send>(
     dst: &mut [D],
     chunk: usize,
@@ -107,7 +110,7 @@ pub(crate) fn for_chunks_summing<D: Send>(
             .enumerate()
             .map(|(index, part)| {
                 let mut partial = vec![0.0; width];
-                body(index * chunk, part, &mut partial);
+                dispatch(|| body(index * chunk, part, &mut partial));
                 partial
             })
             // Summed in chunk order, not in rayon's stealing order: the same bits every run.
@@ -121,7 +124,7 @@ pub(crate) fn for_chunks_summing<D: Send>(
     #[cfg(not(feature = "parallel"))]
     let _ = chunk;
     let mut total = vec![0.0; width];
-    body(0, dst, &mut total);
+    dispatch(|| body(0, dst, &mut total));
     total
 }
 
