@@ -47,6 +47,7 @@
 //! - `flex`, `ndarray` (default): the CPU backends with kernels. Other backends the
 //!   application enables get an exact composition of Burn's primitive ops.
 //! - `parallel` (default): split large tensors across cores with rayon.
+
 //! - `fusion` (default): Burn's kernel fusion, which Burn's default features turn on for the
 //!   GPU; under it the op is written with fusable primitive ops (forward + backward measured
 //!   faster than an opaque kernel). Keep it whenever `burn` has its default features: without
@@ -54,6 +55,10 @@
 //!   backend, which runs the CubeCL kernels, turn default features off on both crates.
 //! - `wgpu`, `vulkan`, `metal`, `cuda`: CubeCL kernels for Burn's GPU backend, and
 //!   [`device_from_name`] opens those devices.
+//!
+//! On x86-64 the CPU kernels run at the widest vector level the processor has (AVX-512, AVX2 or
+//! the build's SSE2), chosen once at run time, with the same bits at every level;
+//! `BURN_HARDSHRINK_SIMD=portable|avx2|avx512` forces a lower one.
 
 mod device;
 mod error;

@@ -53,6 +53,8 @@ pub trait BitLane: Copy + Send + Sync + Eq + Ord + 'static + bytemuck::Pod {
     fn magnitude_within(self, low: Self, high: Self) -> bool;
     /// Bitwise and.
     fn and(self, other: Self) -> Self;
+    /// Bitwise or.
+    fn or(self, other: Self) -> Self;
 }
 
 macro_rules! bit_lane {
@@ -77,6 +79,10 @@ macro_rules! bit_lane {
             #[inline(always)]
             fn and(self, other: Self) -> Self {
                 self & other
+            }
+            #[inline(always)]
+            fn or(self, other: Self) -> Self {
+                self | other
             }
         }
     };

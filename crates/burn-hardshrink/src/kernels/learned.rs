@@ -6,7 +6,9 @@
 //! threshold is `features = 1`.
 
 use super::element::{BitLane, ShrinkElement};
-use super::slice::{PARALLEL_CHUNK, bits, bits_mut, for_chunks_of, for_chunks_summing, shrink};
+use super::slice::{
+    PARALLEL_CHUNK, bits, bits_mut, for_chunks_of, for_chunks_summing, opaque_zero, shrink,
+};
 use crate::ThresholdEstimator;
 
 /// A row-major buffer split around its feature axis.
@@ -70,44 +72,50 @@ fn map_rows<B: BitLane>(layout: FeatureLayout, limits: &[B], dst: &mut [B], src:
     if row == 0 {
         return;
     }
-    for_chunks_of(dst, layout.chunk(), |offset, dst| {
-        for (r, drow) in dst.chunks_mut(row).enumerate() {
-            let start = offset + r * row;
-            let srow = src.map(|s| &s[start..start + drow.len()]);
-            if layout.inner == 1 {
-                // Thresholds vary along the row: zip them in.
-                match srow {
-                    Some(srow) => {
-                        for ((d, &x), &l) in drow.iter_mut().zip(srow).zip(limits) {
-                            *d = shrink(x, l);
-                        }
-                    }
-                    None => {
-                        for (d, &l) in drow.iter_mut().zip(limits) {
-                            *d = shrink(*d, l);
-                        }
-                    }
-                }
-            } else {
-                // One threshold per contiguous run of `inner` values.
-                for (f, &l) in limits.iter().enumerate() {
-                    let run = f * layout.inner..(f + 1) * layout.inner;
+    for_chunks_of(
+        dst,
+        layout.chunk(),
+        #[inline(always)]
+        |offset, dst| {
+            let zero = opaque_zero();
+            for (r, drow) in dst.chunks_mut(row).enumerate() {
+                let start = offset + r * row;
+                let srow = src.map(|s| &s[start..start + drow.len()]);
+                if layout.inner == 1 {
+                    // Thresholds vary along the row: zip them in.
                     match srow {
                         Some(srow) => {
-                            for (d, &x) in drow[run.clone()].iter_mut().zip(&srow[run]) {
+                            for ((d, &x), &l) in drow.iter_mut().zip(srow).zip(limits) {
                                 *d = shrink(x, l);
                             }
                         }
                         None => {
-                            for d in drow[run].iter_mut() {
-                                *d = shrink(*d, l);
+                            for (d, &l) in drow.iter_mut().zip(limits) {
+                                *d = shrink(*d, l).or(zero);
+                            }
+                        }
+                    }
+                } else {
+                    // One threshold per contiguous run of `inner` values.
+                    for (f, &l) in limits.iter().enumerate() {
+                        let run = f * layout.inner..(f + 1) * layout.inner;
+                        match srow {
+                            Some(srow) => {
+                                for (d, &x) in drow[run.clone()].iter_mut().zip(&srow[run]) {
+                                    *d = shrink(x, l);
+                                }
+                            }
+                            None => {
+                                for d in drow[run].iter_mut() {
+                                    *d = shrink(*d, l).or(zero);
+                                }
                             }
                         }
                     }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 fn check<E>(layout: FeatureLayout, len: usize, lambd: &[E]) {
@@ -163,20 +171,19 @@ pub fn learned_backward_in_place<E: ShrinkElement>(
     let (input, grad) = (bits(input), bits_mut(grad));
     // The estimator is fixed for the call: pick the per-element rule once, outside the loops.
     match estimator {
-        ThresholdEstimator::StraightThrough => {
-            reduce_rows::<E>(layout, input, grad, &limits, &lambd64, |x, g, _, kept| {
+        ThresholdEstimator::StraightThrough => reduce_rows::<E>(
+            layout,
+            input,
+            grad,
+            &limits,
+            &lambd64,
+            #[inline(always)]
+            |x, g, _, kept| {
                 if kept { -sign(x) * g } else { 0.0 }
-            })
-        }
+            },
+        ),
         ThresholdEstimator::Kernel { bandwidth } => {
             let half_width = bandwidth / 2.0;
-            let contribution = |x: f64, g: f64, l: f64, _| {
-                if (x.abs() - l).abs() < half_width {
-                    -sign(x) * (l / bandwidth) * g
-                } else {
-                    0.0
-                }
-            };
             if layout.inner > 1 {
                 // Only elements within ε/2 of λ contribute: find them by their bits, block by
                 // block, and do the f64 arithmetic for those alone.
@@ -186,7 +193,21 @@ pub fn learned_backward_in_place<E: ShrinkElement>(
                     .collect();
                 reduce_windows::<E>(layout, input, grad, &limits, &lambd64, &windows, bandwidth)
             } else {
-                reduce_rows::<E>(layout, input, grad, &limits, &lambd64, contribution)
+                reduce_rows::<E>(
+                    layout,
+                    input,
+                    grad,
+                    &limits,
+                    &lambd64,
+                    #[inline(always)]
+                    |x: f64, g: f64, l: f64, _| {
+                        if (x.abs() - l).abs() < half_width {
+                            -sign(x) * (l / bandwidth) * g
+                        } else {
+                            0.0
+                        }
+                    },
+                )
             }
         }
     }
@@ -214,6 +235,28 @@ fn window<E: ShrinkElement>(lambd: f64, half_width: f64) -> (E::Lane, E::Lane) {
 /// vectorised scan and a vectorised mask, nothing else.
 const BLOCK: usize = 64;
 
+/// The kernel estimator's contribution of one element in the windowed reduction: `-sign(x)·(λ/ε)·g`
+/// within the window, with sign(x) as a copied sign bit (0 for ±0, so 0·NaN is NaN as in the
+/// scalar rule); outside the window the select gives 0, NaN inputs included. Branch-free, so a
+/// block of them vectorises.
+#[inline(always)]
+fn window_term<E: ShrinkElement>(
+    x: E::Lane,
+    g: E::Lane,
+    scale: f64,
+    l: f64,
+    half_width: f64,
+) -> f64 {
+    let (x, g) = (E::from_bits(x).to_f64(), E::from_bits(g).to_f64());
+    let unit = if x == 0.0 { 0.0 } else { 1f64.copysign(x) };
+    let term = (-unit * scale) * g;
+    if (x.abs() - l).abs() < half_width {
+        term
+    } else {
+        0.0
+    }
+}
+
 /// [`reduce_rows`] for layouts with runs of one feature (`inner > 1`) and a contribution that
 /// is zero outside each feature's magnitude `window`: the kernel estimator's.
 fn reduce_windows<E: ShrinkElement>(
@@ -226,49 +269,52 @@ fn reduce_windows<E: ShrinkElement>(
     bandwidth: f64,
 ) -> Vec<f64> {
     let half_width = bandwidth / 2.0;
-    reduce_by_row::<E>(layout, input, grad, |grow, xrow, partial| {
-        for_each_run(layout.inner, grow, xrow, partial, |f, grun, xrun| {
-            let (limit, l, (low, high)) = (limits[f], lambd[f], windows[f]);
-            let scale = l / bandwidth;
-            let mut sums = [0.0f64; LANES];
-            for (gs, xs) in grun.chunks_mut(BLOCK).zip(xrun.chunks(BLOCK)) {
-                let near = xs
-                    .iter()
-                    .fold(false, |any, x| any | x.magnitude_within(low, high));
-                if near {
-                    // Branch-free over the whole block, eight independent sums: this
-                    // vectorises, where a test per element would not.
-                    let term = |x: E::Lane, g: E::Lane| {
-                        let (x, g) = (E::from_bits(x).to_f64(), E::from_bits(g).to_f64());
-                        // `-sign(x)·(λ/ε)·g` with sign(x) as a copied sign bit (0 for ±0, so
-                        // 0·NaN is NaN as in the scalar rule); outside the window the select
-                        // gives 0, NaN inputs included.
-                        let unit = if x == 0.0 { 0.0 } else { 1f64.copysign(x) };
-                        let term = (-unit * scale) * g;
-                        if (x.abs() - l).abs() < half_width {
-                            term
-                        } else {
-                            0.0
+    reduce_by_row::<E>(
+        layout,
+        input,
+        grad,
+        #[inline(always)]
+        |grow, xrow, partial, zero| {
+            for_each_run(
+                layout.inner,
+                grow,
+                xrow,
+                partial,
+                #[inline(always)]
+                |f, grun, xrun| {
+                    let (limit, l, (low, high)) = (limits[f], lambd[f], windows[f]);
+                    let scale = l / bandwidth;
+                    let mut sums = [0.0f64; LANES];
+                    for (gs, xs) in grun.chunks_mut(BLOCK).zip(xrun.chunks(BLOCK)) {
+                        let near = xs.iter().fold(
+                            false,
+                            #[inline(always)]
+                            |any, x| any | x.magnitude_within(low, high),
+                        );
+                        if near {
+                            // Branch-free over the whole block, eight independent sums: this
+                            // vectorises, where a test per element would not.
+                            let mut gl = gs.chunks_exact(LANES);
+                            let mut xl = xs.chunks_exact(LANES);
+                            for (g8, x8) in (&mut gl).zip(&mut xl) {
+                                for lane in 0..LANES {
+                                    sums[lane] +=
+                                        window_term::<E>(x8[lane], g8[lane], scale, l, half_width);
+                                }
+                            }
+                            for (&g, &x) in gl.remainder().iter().zip(xl.remainder()) {
+                                sums[0] += window_term::<E>(x, g, scale, l, half_width);
+                            }
                         }
-                    };
-                    let mut gl = gs.chunks_exact(LANES);
-                    let mut xl = xs.chunks_exact(LANES);
-                    for (g8, x8) in (&mut gl).zip(&mut xl) {
-                        for lane in 0..LANES {
-                            sums[lane] += term(x8[lane], g8[lane]);
+                        for (g, &x) in gs.iter_mut().zip(xs) {
+                            *g = g.and(E::Lane::mask(x.magnitude_above(limit))).or(zero);
                         }
                     }
-                    for (&g, &x) in gl.remainder().iter().zip(xl.remainder()) {
-                        sums[0] += term(x, g);
-                    }
-                }
-                for (g, &x) in gs.iter_mut().zip(xs) {
-                    *g = g.and(E::Lane::mask(x.magnitude_above(limit)));
-                }
-            }
-            sums.iter().sum()
-        })
-    })
+                    sums.iter().sum()
+                },
+            )
+        },
+    )
 }
 
 /// Masks the gradient in place and sums `contribution(x, grad, λ, kept)` per feature in f64.
@@ -280,56 +326,71 @@ fn reduce_rows<E: ShrinkElement>(
     lambd: &[f64],
     contribution: impl Fn(f64, f64, f64, bool) -> f64 + Sync,
 ) -> Vec<f64> {
-    reduce_by_row::<E>(layout, input, grad, |grow, xrow, partial| {
-        if layout.inner == 1 {
-            // Thresholds along the row (a bias-like layout): each element has its own
-            // feature, so the sums are independent already.
-            let features = partial.iter_mut().zip(limits).zip(lambd);
-            for ((g, &x), ((sum, &limit), &l)) in grow.iter_mut().zip(xrow).zip(features) {
-                *sum += step::<E>(g, x, limit, l, &contribution);
-            }
-            return;
-        }
-        for_each_run(layout.inner, grow, xrow, partial, |f, grun, xrun| {
-            let (limit, l) = (limits[f], lambd[f]);
-            // Eight independent sums: the adds do not wait on each other, so the loop
-            // vectorises instead of running one dependent add per element.
-            let mut sums = [0.0f64; LANES];
-            let mut grun = grun.chunks_exact_mut(LANES);
-            let mut xrun = xrun.chunks_exact(LANES);
-            for (gs, xs) in (&mut grun).zip(&mut xrun) {
-                for ((sum, g), &x) in sums.iter_mut().zip(gs.iter_mut()).zip(xs) {
-                    *sum += step::<E>(g, x, limit, l, &contribution);
+    reduce_by_row::<E>(
+        layout,
+        input,
+        grad,
+        #[inline(always)]
+        |grow, xrow, partial, zero| {
+            if layout.inner == 1 {
+                // Thresholds along the row (a bias-like layout): each element has its own
+                // feature, so the sums are independent already.
+                let features = partial.iter_mut().zip(limits).zip(lambd);
+                for ((g, &x), ((sum, &limit), &l)) in grow.iter_mut().zip(xrow).zip(features) {
+                    *sum += step::<E>(g, x, limit, l, zero, &contribution);
                 }
+                return;
             }
-            let mut sum = 0.0;
-            for (g, &x) in grun.into_remainder().iter_mut().zip(xrun.remainder()) {
-                sum += step::<E>(g, x, limit, l, &contribution);
-            }
-            sum + sums.iter().sum::<f64>()
-        })
-    })
+            for_each_run(
+                layout.inner,
+                grow,
+                xrow,
+                partial,
+                #[inline(always)]
+                |f, grun, xrun| {
+                    let (limit, l) = (limits[f], lambd[f]);
+                    // Eight independent sums: the adds do not wait on each other, so the loop
+                    // vectorises instead of running one dependent add per element.
+                    let mut sums = [0.0f64; LANES];
+                    let mut grun = grun.chunks_exact_mut(LANES);
+                    let mut xrun = xrun.chunks_exact(LANES);
+                    for (gs, xs) in (&mut grun).zip(&mut xrun) {
+                        for ((sum, g), &x) in sums.iter_mut().zip(gs.iter_mut()).zip(xs) {
+                            *sum += step::<E>(g, x, limit, l, zero, &contribution);
+                        }
+                    }
+                    let mut sum = 0.0;
+                    for (g, &x) in grun.into_remainder().iter_mut().zip(xrun.remainder()) {
+                        sum += step::<E>(g, x, limit, l, zero, &contribution);
+                    }
+                    sum + sums.iter().sum::<f64>()
+                },
+            )
+        },
+    )
 }
 
 /// The walk every threshold-gradient reduction shares: chunk by chunk (across cores above the
 /// parallel threshold, summed in chunk order) and row by row, handing each `features × inner`
-/// row of the gradient and the input to `row_body` with the chunk's per-feature sums. No
-/// index arithmetic per element.
+/// row of the gradient and the input to `row_body` with the chunk's per-feature sums and an
+/// [`opaque_zero`] to OR into the masked gradient. No index arithmetic per element.
 fn reduce_by_row<E: ShrinkElement>(
     layout: FeatureLayout,
     input: &[E::Lane],
     grad: &mut [E::Lane],
-    row_body: impl Fn(&mut [E::Lane], &[E::Lane], &mut [f64]) + Sync,
+    row_body: impl Fn(&mut [E::Lane], &[E::Lane], &mut [f64], E::Lane) + Sync,
 ) -> Vec<f64> {
     let row = layout.row();
     for_chunks_summing(
         grad,
         layout.chunk(),
         layout.features,
+        #[inline(always)]
         |offset, grad, partial| {
             let input = &input[offset..offset + grad.len()];
+            let zero = opaque_zero();
             for (grow, xrow) in grad.chunks_mut(row).zip(input.chunks(row)) {
-                row_body(grow, xrow, partial);
+                row_body(grow, xrow, partial, zero);
             }
         },
     )
@@ -337,6 +398,7 @@ fn reduce_by_row<E: ShrinkElement>(
 
 /// Splits a row into its runs of one feature (`inner` elements each) and adds `run_sum` of
 /// each run to its feature's sum.
+#[inline(always)]
 fn for_each_run<L>(
     inner: usize,
     grow: &mut [L],
@@ -361,6 +423,7 @@ fn step<E: ShrinkElement>(
     x: E::Lane,
     limit: E::Lane,
     lambd: f64,
+    zero: E::Lane,
     contribution: &impl Fn(f64, f64, f64, bool) -> f64,
 ) -> f64 {
     let kept = x.magnitude_above(limit);
@@ -370,7 +433,7 @@ fn step<E: ShrinkElement>(
         lambd,
         kept,
     );
-    *g = g.and(E::Lane::mask(kept));
+    *g = g.and(E::Lane::mask(kept)).or(zero);
     value
 }
 

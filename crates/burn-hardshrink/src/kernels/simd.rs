@@ -3,7 +3,9 @@
 //! A default x86-64 build targets SSE2 only. The kernels are plain loops over integer lanes, so
 //! the same loop compiled inside a function with AVX2 or AVX-512 enabled vectorises at that
 //! width: [`dispatch`] runs a kernel body inside such a function when the CPU has the
-//! instructions. Every level computes the same bits (integer masks, and f64 sums whose order
+//! instructions. That needs the body inlined into it, so the kernels' closures and helpers are
+//! `#[inline(always)]`: without that, LLVM called the learned kernels' loops, compiled for SSE2,
+//! from the AVX2 function (seen in the disassembly). Every level computes the same bits (integer masks, and f64 sums whose order
 //! the loops fix; Rust never contracts a multiply and an add into an FMA by itself).
 //!
 //! The environment variable [`SIMD_ENV`] forces a lower level (`portable`, `avx2`, `avx512`),

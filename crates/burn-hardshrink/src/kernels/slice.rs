@@ -26,13 +26,32 @@ impl<B: BitLane> Band<B> {
     }
 }
 
-/// Below this many elements a kernel runs on the calling thread: splitting costs more than it
-/// saves. Measured by the `parallel_threshold` benchmark on a 2-core machine: at 128K elements
-/// one thread takes 24 µs and two 34 µs, at 256K one takes 58 µs and two 43 µs.
-pub const PARALLEL_THRESHOLD: usize = 1 << 18;
+/// Below this many elements an elementwise pass (forward, backward, the learned forward) runs on
+/// the calling thread. These passes are memory-bound and one core nearly saturates the memory
+/// of a small machine: measured with the `parallel_threshold` benchmark on 2 cores at AVX2,
+/// one thread against rayon chunks took 8 µs against 33 µs at 64K, 129-135 against 156-176 µs
+/// at 1M and 2.6 against 2.5 ms at 4M with the pool warm, and one thread won or tied at every
+/// size with it cold (BENCHMARKS.md). Splitting starts where it broke even; machines with more
+/// cores and memory channels gain above it.
+pub const PARALLEL_THRESHOLD: usize = 1 << 22;
+
+/// The same for the learned backward, whose f64 reduction is compute-bound: kept at the
+/// quarter-million elements where two cores paid before (not re-measured with AVX2).
+#[cfg(feature = "parallel")]
+pub(crate) const REDUCTION_PARALLEL_THRESHOLD: usize = 1 << 18;
 
 /// Elements per parallel task: large enough to amortise scheduling, small enough to balance.
 pub(crate) const PARALLEL_CHUNK: usize = 1 << 15;
+
+/// Zero, opaque to the optimiser. The in-place kernels OR it into what they store: otherwise
+/// LLVM sees that `x & mask` stored back over `x` changes only the masked-off elements and, with
+/// AVX2, emits a masked store of zeros (`vpmaskmovd`), which is microcoded on AMD CPUs: that
+/// made the in-place forward 3.6× slower than SSE2 on a Zen 3 (0.71 ms against 0.20 ms at 1M).
+/// Load it once per chunk, outside the loop.
+#[inline(always)]
+pub(crate) fn opaque_zero<B: BitLane>() -> B {
+    core::hint::black_box(B::ZERO)
+}
 
 #[inline(always)]
 pub(crate) fn shrink<B: BitLane>(x: B, limit: B) -> B {
@@ -85,13 +104,21 @@ pub(crate) fn for_chunks_of<D: Send>(
         use rayon::prelude::*;
         dst.par_chunks_mut(chunk)
             .enumerate()
-            .for_each(|(index, part)| dispatch(|| body(index * chunk, part)));
+            .for_each(|(index, part)| {
+                dispatch(
+                    #[inline(always)]
+                    || body(index * chunk, part),
+                )
+            });
         return;
     }
     // Without `parallel` the chunk size has no use: one call covers the slice.
     #[cfg(not(feature = "parallel"))]
     let _ = chunk;
-    dispatch(|| body(0, dst))
+    dispatch(
+        #[inline(always)]
+        || body(0, dst),
+    )
 }
 
 /// Runs `body(offset, chunk, partial)` over chunks of `dst`, in parallel above the threshold and
@@ -103,14 +130,17 @@ pub(crate) fn for_chunks_summing<D: Send>(
     body: impl Fn(usize, &mut [D], &mut [f64]) + Sync,
 ) -> Vec<f64> {
     #[cfg(feature = "parallel")]
-    if dst.len() >= PARALLEL_THRESHOLD && dst.len() > chunk {
+    if dst.len() >= REDUCTION_PARALLEL_THRESHOLD && dst.len() > chunk {
         use rayon::prelude::*;
         return dst
             .par_chunks_mut(chunk)
             .enumerate()
             .map(|(index, part)| {
                 let mut partial = vec![0.0; width];
-                dispatch(|| body(index * chunk, part, &mut partial));
+                dispatch(
+                    #[inline(always)]
+                    || body(index * chunk, part, &mut partial),
+                );
                 partial
             })
             // Summed in chunk order, not in rayon's stealing order: the same bits every run.
@@ -124,18 +154,26 @@ pub(crate) fn for_chunks_summing<D: Send>(
     #[cfg(not(feature = "parallel"))]
     let _ = chunk;
     let mut total = vec![0.0; width];
-    dispatch(|| body(0, dst, &mut total));
+    dispatch(
+        #[inline(always)]
+        || body(0, dst, &mut total),
+    );
     total
 }
 
 /// Forward in place: `x <- hardshrink(x)`. Does nothing for an identity band.
 pub fn forward_in_place<E: ShrinkElement>(data: &mut [E], band: Band<E::Lane>) {
     let Band::Closed(limit) = band else { return };
-    for_chunks(bits_mut(data), |_, chunk| {
-        for x in chunk.iter_mut() {
-            *x = shrink(*x, limit);
-        }
-    });
+    for_chunks(
+        bits_mut(data),
+        #[inline(always)]
+        |_, chunk| {
+            let zero = opaque_zero();
+            for x in chunk.iter_mut() {
+                *x = shrink(*x, limit).or(zero);
+            }
+        },
+    );
 }
 
 /// Forward out of place: `dst <- hardshrink(src)`.
@@ -146,12 +184,16 @@ pub fn forward_into<E: ShrinkElement>(src: &[E], dst: &mut [E], band: Band<E::La
         return;
     };
     let src = bits(src);
-    for_chunks(bits_mut(dst), |offset, dst| {
-        let src = &src[offset..offset + dst.len()];
-        for (d, &x) in dst.iter_mut().zip(src) {
-            *d = shrink(x, limit);
-        }
-    });
+    for_chunks(
+        bits_mut(dst),
+        #[inline(always)]
+        |offset, dst| {
+            let src = &src[offset..offset + dst.len()];
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = shrink(x, limit);
+            }
+        },
+    );
 }
 
 /// Backward in place over the gradient: `grad <- grad where output != 0, else +0`.
@@ -161,26 +203,35 @@ pub fn forward_into<E: ShrinkElement>(src: &[E], dst: &mut [E], band: Band<E::La
 pub fn backward_in_place<E: ShrinkElement>(grad: &mut [E], output: &[E]) {
     assert_eq!(grad.len(), output.len());
     let output = bits(output);
-    for_chunks(bits_mut(grad), |offset, grad| {
-        let output = &output[offset..offset + grad.len()];
-        for (g, &y) in grad.iter_mut().zip(output) {
-            *g = pass_where_nonzero(y, *g);
-        }
-    });
+    for_chunks(
+        bits_mut(grad),
+        #[inline(always)]
+        |offset, grad| {
+            let output = &output[offset..offset + grad.len()];
+            let zero = opaque_zero();
+            for (g, &y) in grad.iter_mut().zip(output) {
+                *g = pass_where_nonzero(y, *g).or(zero);
+            }
+        },
+    );
 }
 
 /// Backward out of place: `dst <- grad where output != 0, else +0`.
 pub fn backward_into<E: ShrinkElement>(output: &[E], grad: &[E], dst: &mut [E]) {
     assert!(output.len() == dst.len() && grad.len() == dst.len());
     let (output, grad) = (bits(output), bits(grad));
-    for_chunks(bits_mut(dst), |offset, dst| {
-        let end = offset + dst.len();
-        for ((d, &y), &g) in dst
-            .iter_mut()
-            .zip(&output[offset..end])
-            .zip(&grad[offset..end])
-        {
-            *d = pass_where_nonzero(y, g);
-        }
-    });
+    for_chunks(
+        bits_mut(dst),
+        #[inline(always)]
+        |offset, dst| {
+            let end = offset + dst.len();
+            for ((d, &y), &g) in dst
+                .iter_mut()
+                .zip(&output[offset..end])
+                .zip(&grad[offset..end])
+            {
+                *d = pass_where_nonzero(y, g);
+            }
+        },
+    );
 }
