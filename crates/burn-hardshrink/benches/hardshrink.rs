@@ -75,6 +75,25 @@ mod plain {
             .for_each(|part| forward_in_place(part, lambd));
     }
 
+    /// A forward over a buffer in place, with λ.
+    pub type InPlace = fn(&mut [f32], f32);
+
+    /// The in-place loops this CPU runs, by benchmark name.
+    pub fn in_place_loops() -> Vec<(&'static str, InPlace)> {
+        let mut loops: Vec<(&'static str, InPlace)> = vec![
+            ("in_place", forward_in_place),
+            ("in_place_2_threads", forward_in_place_split),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: listed only when the CPU has AVX2.
+            loops.push(("in_place_avx2", |values, lambd| unsafe {
+                forward_in_place_avx2(values, lambd)
+            }));
+        }
+        loops
+    }
+
     /// Forward into a fresh `Vec`, as an op that keeps its input must.
     pub fn forward_fresh(src: &[f32], lambd: f32) -> Vec<f32> {
         src.iter().map(|&x| shrink(x, lambd)).collect()
@@ -129,40 +148,18 @@ fn forward(c: &mut Criterion) {
             });
         }
         let src = data.try_to_vec::<f32>().unwrap();
-        group.bench_function(BenchmarkId::new("plain_loop", "in_place"), |b| {
-            b.iter_batched(
-                || src.clone(),
-                |mut v| {
-                    plain::forward_in_place(&mut v, lambd);
-                    v
-                },
-                BatchSize::PerIteration,
-            )
-        });
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            group.bench_function(BenchmarkId::new("plain_loop", "in_place_avx2"), |b| {
+        for (name, run) in plain::in_place_loops() {
+            group.bench_function(BenchmarkId::new("plain_loop", name), |b| {
                 b.iter_batched(
                     || src.clone(),
                     |mut v| {
-                        // SAFETY: the CPU has AVX2 (checked above).
-                        unsafe { plain::forward_in_place_avx2(&mut v, lambd) };
+                        run(&mut v, lambd);
                         v
                     },
                     BatchSize::PerIteration,
                 )
             });
         }
-        group.bench_function(BenchmarkId::new("plain_loop", "in_place_2_threads"), |b| {
-            b.iter_batched(
-                || src.clone(),
-                |mut v| {
-                    plain::forward_in_place_split(&mut v, lambd);
-                    v
-                },
-                BatchSize::PerIteration,
-            )
-        });
         group.bench_function(BenchmarkId::new("plain_loop", "fresh_vec"), |b| {
             b.iter_batched(
                 || (),

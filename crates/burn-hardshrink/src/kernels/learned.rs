@@ -235,8 +235,8 @@ fn window<E: ShrinkElement>(lambd: f64, half_width: f64) -> (E::Lane, E::Lane) {
 /// vectorised scan and a vectorised mask, nothing else.
 const BLOCK: usize = 64;
 
-/// The kernel estimator's contribution of one element in the windowed reduction: `-sign(x)·(λ/ε)·g`
-/// within the window, with sign(x) as a copied sign bit (0 for ±0, so 0·NaN is NaN as in the
+/// The kernel estimator's contribution of one element in the windowed reduction:
+/// `-sign(x)·(λ/ε)·g` within the window, with sign(x) as a copied sign bit (0 for ±0, so 0·NaN is NaN as in the
 /// scalar rule); outside the window the select gives 0, NaN inputs included. Branch-free, so a
 /// block of them vectorises.
 #[inline(always)]

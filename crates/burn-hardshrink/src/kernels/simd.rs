@@ -83,9 +83,10 @@ impl SimdLevel {
     /// The level `name` asks for, if this CPU runs it.
     fn forced(name: &str) -> Result<Self, String> {
         let names = || Self::ALL.map(Self::name).join(", ");
+        let wanted = name.trim().to_ascii_lowercase();
         let level = Self::ALL
             .into_iter()
-            .find(|level| level.name() == name.trim().to_ascii_lowercase())
+            .find(|level| level.name() == wanted)
             .ok_or_else(|| format!("{SIMD_ENV}={name}: expected one of {}", names()))?;
         if !level.detected() {
             return Err(format!(
