@@ -4,6 +4,7 @@
 mod checkpointing;
 mod common;
 mod fixtures;
+mod gpu_check;
 mod gradients;
 mod learned;
 mod properties;

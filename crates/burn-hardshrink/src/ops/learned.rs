@@ -9,10 +9,13 @@ use burn::backend::{Backend, backend_extension};
 ///
 /// `lambd` has shape `[features]` with `features == x.shape[dim]` (thresholds broadcast along
 /// `dim` like a bias), or shape `[1]` with `dim = None` (one threshold). It must have `x`'s
-/// dtype. Implemented for NdArray, Flex and `Autodiff` over them.
+/// dtype. Implemented for NdArray, Flex, Burn's `Cube` backend (every GPU runtime), `Fusion` over
+/// it (an opaque op in the fusion stream) and `Autodiff` over all of them.
 #[backend_extension(
     NdArray: cfg(feature = "ndarray"),
     Flex: cfg(feature = "flex"),
+    Cube: cfg(feature = "cube"),
+    Fusion: cfg(feature = "fusion"),
     Autodiff,
 )]
 pub trait LearnedHardshrinkBackend: Backend {
@@ -20,6 +23,7 @@ pub trait LearnedHardshrinkBackend: Backend {
     ///
     /// `estimator` does not change the output; under autodiff it picks the threshold's
     /// pseudo-gradient and so what the backward node keeps.
+    #[fusion(dtype = x, shape = x)]
     fn learned_hardshrink(
         x: FloatTensor<Self>,
         lambd: FloatTensor<Self>,
@@ -33,6 +37,7 @@ pub trait LearnedHardshrinkBackend: Backend {
     /// [`ThresholdEstimator::StraightThrough`] (which needs only the output: `y != 0` exactly
     /// where `|x| > λ`, with `x`'s sign). `grad_x` is exactly Hardshrink's; `grad_lambd` has
     /// `lambd`'s shape and sums the estimator's pseudo-gradient over each feature.
+    #[fusion(meta = |_saved, grad, lambd, _dim, _estimator| (grad.clone(), lambd.clone()))]
     fn learned_hardshrink_backward(
         saved: FloatTensor<Self>,
         grad: FloatTensor<Self>,

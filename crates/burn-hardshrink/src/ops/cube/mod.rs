@@ -31,6 +31,8 @@
 //!   is contiguous.
 //! - The result is written in place when the buffer is not shared and no two elements alias.
 
+mod learned;
+
 use super::{HardshrinkBackend, KernelBackend};
 use crate::kernels::{Band, ShrinkElement};
 use burn::backend::cubecl::dtype_to_storage_type;
