@@ -19,8 +19,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::hard_shrink;
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData, bf16, f16};
 use burn_hardshrink::{
-    DeviceName, ThresholdEstimator, hardshrink, learned_hardshrink_composed,
-    learned_hardshrink_kernel, supports_dtype,
+    DeviceName, ThresholdEstimator, hardshrink, learned_hardshrink, learned_hardshrink_composed,
+    supports_dtype,
 };
 use clap::Parser;
 use rand::SeedableRng;
@@ -337,7 +337,7 @@ fn check_learned(device: &Device, rows: usize) -> usize {
                 let x = Tensor::<3>::from_data(values(7), &ad).require_grad();
                 let lambd = Tensor::<1>::from_floats(lambd.as_slice(), &ad).require_grad();
                 let g = Tensor::<3>::from_data(values(8), &ad);
-                let y = learned_hardshrink_kernel(
+                let y = learned_hardshrink(
                     x.clone(),
                     lambd.clone(),
                     Some(dim3(&shape, dim)),
@@ -479,7 +479,7 @@ fn bench_learned(device: &Device, n: usize, cli: &Cli, sync: &impl Fn()) {
             (x.grad(&grads), lambd.grad(&grads))
         })
     };
-    let kernel = step(learned_hardshrink_kernel);
+    let kernel = step(learned_hardshrink);
     let composed = step(learned_hardshrink_composed);
     let fixed = median_ms(cli.iterations, sync, || {
         let grads = hardshrink(x.clone(), 0.5).sum().backward();
@@ -512,7 +512,7 @@ fn bench_learned(device: &Device, n: usize, cli: &Cli, sync: &impl Fn()) {
             (first.weight.grad(&grads), lambd.grad(&grads))
         })
     };
-    let kernel = model_step(learned_hardshrink_kernel);
+    let kernel = model_step(learned_hardshrink);
     let composed = model_step(learned_hardshrink_composed);
     println!(
         "SUMMARY learned model step {batch}x1024: kernels {kernel:.3} ms, composed {composed:.3} \

@@ -11,7 +11,6 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
 use burn_hardshrink::{
     LearnedHardshrinkConfig, ThresholdEstimator, hardshrink, learned_hardshrink,
-    learned_hardshrink_kernel,
 };
 
 fn estimators() -> [ThresholdEstimator; 2] {
@@ -369,7 +368,7 @@ fn learned_run<const D: usize>(
         .into_iter()
         .map(|sum| widen(narrow_bits(sum, dtype), dtype))
         .collect();
-    let y = learned_hardshrink_kernel(x.clone(), thresholds.clone(), dim, estimator);
+    let y = learned_hardshrink(x.clone(), thresholds.clone(), dim, estimator);
     let output = to_bits(y.clone());
     let grads = (y * g).sum().backward();
     let grad_x = to_bits(view(leaf.grad(&grads).unwrap()));
@@ -381,7 +380,7 @@ fn learned_run<const D: usize>(
     // The same forward with the input moved in, its buffer unshared.
     let moved = view(from_bits(&values, shape, dtype, device));
     let lambd = from_bits(&bits(lambd), [lambd.len()], dtype, device);
-    let moved = to_bits(learned_hardshrink_kernel(moved, lambd, dim, estimator));
+    let moved = to_bits(learned_hardshrink(moved, lambd, dim, estimator));
     LearnedRun {
         output,
         moved,

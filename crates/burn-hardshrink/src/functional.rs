@@ -151,47 +151,7 @@ pub fn learned_hardshrink<const D: usize>(
         lambd,
         dim.map(|d| isize::try_from(d).unwrap_or(isize::MAX)),
         estimator,
-        LearnedRoute::Default,
     )
-}
-
-/// [`learned_hardshrink`] through the backend's kernels wherever it has them, even where the
-/// composition is the default (under GPU fusion): for the benchmarks and the tests, which
-/// compare the two.
-///
-/// ```
-/// use burn::tensor::{Device, Tensor};
-/// use burn_hardshrink::{ThresholdEstimator, learned_hardshrink_kernel};
-///
-/// let device = Device::flex();
-/// let x = Tensor::<1>::from_floats([0.3, -2.0], &device);
-/// let lambd = Tensor::<1>::from_floats([0.5], &device);
-/// let y = learned_hardshrink_kernel(x, lambd, None, ThresholdEstimator::StraightThrough);
-/// assert_eq!(y.to_data().try_to_vec::<f32>().unwrap(), vec![0.0, -2.0]);
-/// ```
-#[doc(hidden)]
-pub fn learned_hardshrink_kernel<const D: usize>(
-    x: Tensor<D>,
-    lambd: Tensor<1>,
-    dim: Option<usize>,
-    estimator: ThresholdEstimator,
-) -> Tensor<D> {
-    learned_along(
-        x,
-        lambd,
-        dim.map(|d| isize::try_from(d).unwrap_or(isize::MAX)),
-        estimator,
-        LearnedRoute::Kernel,
-    )
-}
-
-/// Which implementation a learned-threshold call takes on a backend with kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LearnedRoute {
-    /// What the backend's measurements chose ([`KernelBackend::learned_kernel_by_default`]).
-    Default,
-    /// The kernels.
-    Kernel,
 }
 
 /// [`learned_hardshrink`] with a feature axis that may count from the end (`-1`: the last): the
@@ -201,7 +161,6 @@ pub(crate) fn learned_along<const D: usize>(
     lambd: Tensor<1>,
     dim: Option<isize>,
     estimator: ThresholdEstimator,
-    route: LearnedRoute,
 ) -> Tensor<D> {
     if let Err(error) = estimator.validate() {
         panic!("{error}");
@@ -223,11 +182,7 @@ pub(crate) fn learned_along<const D: usize>(
     );
     let kernels = check_dtype(x.dtype(), &x.device()).unwrap_or_else(|error| panic!("{error}"));
     let lambd = lambd.cast(x.dtype());
-    let use_kernel = |kernels: &KernelBackend| match route {
-        LearnedRoute::Default => kernels.learned_kernel_by_default(),
-        LearnedRoute::Kernel => true,
-    };
-    match kernels.filter(use_kernel) {
+    match kernels {
         Some(_) => {
             Tensor::from_dispatch(<Dispatch as LearnedHardshrinkBackend>::learned_hardshrink(
                 x.into_dispatch(),
@@ -306,13 +261,7 @@ mod tests {
         let device = Device::flex();
         let x = Tensor::<2>::zeros([2, 3], &device);
         let lambd = Tensor::<1>::ones([3], &device);
-        learned_along(
-            x,
-            lambd,
-            Some(-3),
-            ThresholdEstimator::StraightThrough,
-            LearnedRoute::Default,
-        );
+        learned_along(x, lambd, Some(-3), ThresholdEstimator::StraightThrough);
     }
 
     #[test]

@@ -77,6 +77,6 @@ pub use error::HardshrinkError;
 pub use estimator::ThresholdEstimator;
 pub use functional::{hardshrink, learned_hardshrink, supports_dtype, try_hardshrink};
 #[doc(hidden)]
-pub use functional::{hardshrink_composed, learned_hardshrink_composed, learned_hardshrink_kernel};
+pub use functional::{hardshrink_composed, learned_hardshrink_composed};
 pub use module::{Hardshrink, HardshrinkConfig, LearnedHardshrink, LearnedHardshrinkConfig};
 pub use ops::{HardshrinkBackend, LearnedHardshrinkBackend};

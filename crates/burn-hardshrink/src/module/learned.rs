@@ -1,4 +1,4 @@
-use crate::functional::{LearnedRoute, learned_along};
+use crate::functional::learned_along;
 use crate::{HardshrinkError, ThresholdEstimator};
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -115,6 +115,6 @@ impl LearnedHardshrink {
     /// When the feature axis is out of range or its length differs from the thresholds'.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let dim = self.per_feature.then_some(self.dim);
-        learned_along(x, self.lambd(), dim, self.estimator, LearnedRoute::Default)
+        learned_along(x, self.lambd(), dim, self.estimator)
     }
 }

@@ -13,8 +13,8 @@
 //!   12-30% less time than with one opaque kernel launch on wgpu (BENCHMARKS.md, "GPU"; the
 //!   numbers also sit next to the `#[fusion(default)]` attributes below). The learned-threshold
 //!   kernels (`cube/learned.rs`) run fused or not: under fusion they are one opaque operation
-//!   each way, which measured faster than the fusable composition (see
-//!   `LEARNED_KERNEL_UNDER_FUSION`).
+//!   each way, which measured faster than the fusable composition (see the
+//!   `LearnedHardshrinkBackend` trait).
 //! - [`autodiff`](self::autodiff): a backward node that keeps only the forward's output.
 
 // The `NdArray` selector names a backend Burn deprecates in favour of Flex; it is still supported.
@@ -123,15 +123,6 @@ pub trait HardshrinkBackend: Backend {
     }
 }
 
-/// Whether the learned-threshold op runs its opaque CubeCL kernels under Burn's fusion (else the
-/// fusable composition of tensor ops).
-///
-/// Measured on wgpu (lavapipe, release, two runs, BENCHMARKS.md "GPU"), forward + backward,
-/// composition / kernels: 3.1-3.2× at 1M and 3.7-3.8× at 16M; in a Linear → learned
-/// Hardshrink → Linear training step 0.96-1.09× (four runs: the matmuls dominate, no loss).
-#[cfg(feature = "cube")]
-const LEARNED_KERNEL_UNDER_FUSION: bool = true;
-
 /// The float dtypes the op is defined on: what the composed ops (any backend) take.
 pub(crate) const FLOATS: &[DType] = &[DType::F32, DType::F64, DType::F16, DType::BF16];
 
@@ -208,21 +199,6 @@ impl KernelBackend {
             .copied()
             .filter(|&dtype| on_device(dtype))
             .collect()
-    }
-
-    /// Whether the learned-threshold op runs its kernels here by default, rather than the
-    /// composition of Burn's tensor ops ([`crate::learned_hardshrink_composed`]).
-    ///
-    /// Everywhere but under GPU fusion, where the kernels are one opaque operation in the fusion
-    /// stream and the composition fuses with its neighbours: there the measurement decides
-    /// ([`LEARNED_KERNEL_UNDER_FUSION`]).
-    pub(crate) const fn learned_kernel_by_default(self) -> bool {
-        match self {
-            #[cfg(feature = "cube")]
-            Self::Cube => LEARNED_KERNEL_UNDER_FUSION || !cfg!(feature = "fusion"),
-            #[allow(unreachable_patterns)]
-            _ => true,
-        }
     }
 
     /// Panics with the crate's error for a dtype its kernels do not take.
