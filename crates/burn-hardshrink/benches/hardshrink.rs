@@ -4,6 +4,13 @@
 //!
 //! `cargo bench -p burn-hardshrink --bench hardshrink`; `HARDSHRINK_BENCH_QUICK=1` keeps only
 //! 1K and 64K.
+//!
+//! With glibc's default malloc, whether a freed 4 MiB buffer is handed back to the kernel (and
+//! its pages faulted in again on the next call) depends on how many such buffers a graph frees
+//! together, so the 1M forward + backward rows flip between two speeds from run to run. For
+//! numbers that compare the ops rather than the allocator's trimming, run it (and PyTorch's
+//! script) with
+//! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824`.
 
 #![allow(deprecated)] // NdArray is deprecated upstream; it is still a backend this crate serves.
 
@@ -14,7 +21,7 @@ use burn_hardshrink::{
 };
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LAMBD: f64 = 0.5;
 
@@ -316,7 +323,6 @@ fn chunks_on_rayon(mut values: Vec<f32>) -> Vec<f32> {
 /// sleep once per iteration for thousands of iterations, so this is a plain loop: 60 calls of
 /// each, alternating, inputs copied and outputs freed outside the clock; medians printed.
 fn cold_pool() {
-    use std::time::Instant;
     println!("parallel_threshold, cold pool (median of 60 calls after 20 ms idle):");
     for n in THRESHOLD_SIZES {
         let data = input(n).try_to_vec::<f32>().unwrap();
@@ -337,6 +343,29 @@ fn cold_pool() {
             t[t.len() / 2]
         });
         println!("  {n:>9} elements: one thread {one:>10.1?}, rayon chunks {split:>10.1?}");
+    }
+    // The op's forward of a shared input (a pass into a fresh buffer, twice the memory traffic
+    // of the in-place pass), cold, on both backends.
+    println!("forward of a shared input (a fresh output), cold pool (median of 60 calls):");
+    for n in THRESHOLD_SIZES {
+        let data = input(n);
+        let mut line = format!("  {n:>9} elements:");
+        for (backend, device) in devices() {
+            let x = Tensor::<1>::from_data(data.clone(), &device);
+            let mut times: Vec<Duration> = (0..60)
+                .map(|_| {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let start = Instant::now();
+                    let y = black_box(hardshrink(black_box(x.clone()), LAMBD));
+                    let elapsed = start.elapsed();
+                    drop(y);
+                    elapsed
+                })
+                .collect();
+            times.sort();
+            line += &format!(" {backend} {:>10.1?}", times[times.len() / 2]);
+        }
+        println!("{line}");
     }
 }
 

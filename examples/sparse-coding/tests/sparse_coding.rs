@@ -13,7 +13,22 @@ use sparse_coding::problem::{Problem, Stream};
 use sparse_coding::{Outcome, Results, RunConfig, RunOptions, resume, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// Held by the tests that drive the wgpu device from this process. A resumed run loads Adam's
+/// record through Burn's default device, which is wgpu when a GPU backend is built in, so the
+/// CPU resume test uses it too. Run beside the GPU test it deadlocked in CubeCL's device channel:
+/// both test threads kept retrying `DeviceClient::enqueue` while the device's own thread waited
+/// inside an autotune (lavapipe, cold autotune cache; run one after the other, both pass).
+static WGPU_DEVICE: Mutex<()> = Mutex::new(());
+
+fn wgpu_device() -> MutexGuard<'static, ()> {
+    // A test that failed while holding it leaves nothing to protect.
+    WGPU_DEVICE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A configuration small enough to train in seconds in a debug build, end to end.
 fn small() -> RunConfig {
@@ -244,6 +259,7 @@ fn small_stage_wise_run_learns_and_beats_ista() {
 
 #[test]
 fn stopped_runs_resume_to_the_same_result() {
+    let _device = wgpu_device();
     for (config, stops) in [
         (
             RunConfig {
@@ -604,6 +620,7 @@ fn command_line_errors_are_one_line_with_exit_code_2() {
 /// method agreed to the third decimal, here and at 240 steps.)
 #[test]
 fn small_run_on_the_gpu_scores_like_the_cpu() {
+    let _device = wgpu_device();
     if let Err(error) = DeviceName::Wgpu.open() {
         eprintln!("GPU TEST SKIPPED: {error}");
         return;

@@ -5,11 +5,13 @@
 //! middle, everything before it folded into `outer` and everything after into `inner`. A single
 //! threshold is `features = 1`.
 
+use super::buffer::filled;
 use super::element::{BitLane, ShrinkElement};
 use super::slice::{
     PARALLEL_CHUNK, bits, bits_mut, for_chunks_of, for_chunks_summing, opaque_zero, shrink,
 };
 use crate::ThresholdEstimator;
+use std::mem::MaybeUninit;
 
 /// A row-major buffer split around its feature axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +68,44 @@ fn limits<E: ShrinkElement>(lambd: &[E]) -> Vec<E::Lane> {
         .collect()
 }
 
-/// Applies `op(value, limit)` to rows of `dst`, reading `src` rows (the same buffer in place).
-fn map_rows<B: BitLane>(layout: FeatureLayout, limits: &[B], dst: &mut [B], src: Option<&[B]>) {
+/// The forward over rows of `data`, in place.
+fn shrink_rows<B: BitLane>(layout: FeatureLayout, limits: &[B], data: &mut [B]) {
+    let row = layout.row();
+    if row == 0 {
+        return;
+    }
+    for_chunks_of(
+        data,
+        layout.chunk(),
+        #[inline(always)]
+        |_, chunk| {
+            let zero = opaque_zero();
+            for values in chunk.chunks_mut(row) {
+                if layout.inner == 1 {
+                    // Thresholds vary along the row: zip them in.
+                    for (x, &l) in values.iter_mut().zip(limits) {
+                        *x = shrink(*x, l).or(zero);
+                    }
+                } else {
+                    // One threshold per contiguous run of `inner` values.
+                    for (run, &l) in values.chunks_mut(layout.inner).zip(limits) {
+                        for x in run {
+                            *x = shrink(*x, l).or(zero);
+                        }
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// The forward over rows of `src` into `dst`, writing every element of `dst`.
+fn shrink_rows_into<B: BitLane>(
+    layout: FeatureLayout,
+    limits: &[B],
+    src: &[B],
+    dst: &mut [MaybeUninit<B>],
+) {
     let row = layout.row();
     if row == 0 {
         return;
@@ -76,40 +114,20 @@ fn map_rows<B: BitLane>(layout: FeatureLayout, limits: &[B], dst: &mut [B], src:
         dst,
         layout.chunk(),
         #[inline(always)]
-        |offset, dst| {
-            let zero = opaque_zero();
-            for (r, drow) in dst.chunks_mut(row).enumerate() {
-                let start = offset + r * row;
-                let srow = src.map(|s| &s[start..start + drow.len()]);
+        |offset, chunk| {
+            let src = &src[offset..offset + chunk.len()];
+            for (out, values) in chunk.chunks_mut(row).zip(src.chunks(row)) {
                 if layout.inner == 1 {
-                    // Thresholds vary along the row: zip them in.
-                    match srow {
-                        Some(srow) => {
-                            for ((d, &x), &l) in drow.iter_mut().zip(srow).zip(limits) {
-                                *d = shrink(x, l);
-                            }
-                        }
-                        None => {
-                            for (d, &l) in drow.iter_mut().zip(limits) {
-                                *d = shrink(*d, l).or(zero);
-                            }
-                        }
+                    for ((d, &x), &l) in out.iter_mut().zip(values).zip(limits) {
+                        *d = MaybeUninit::new(shrink(x, l));
                     }
                 } else {
-                    // One threshold per contiguous run of `inner` values.
-                    for (f, &l) in limits.iter().enumerate() {
-                        let run = f * layout.inner..(f + 1) * layout.inner;
-                        match srow {
-                            Some(srow) => {
-                                for (d, &x) in drow[run.clone()].iter_mut().zip(&srow[run]) {
-                                    *d = shrink(x, l);
-                                }
-                            }
-                            None => {
-                                for d in drow[run].iter_mut() {
-                                    *d = shrink(*d, l).or(zero);
-                                }
-                            }
+                    let runs = out
+                        .chunks_mut(layout.inner)
+                        .zip(values.chunks(layout.inner));
+                    for ((out, values), &l) in runs.zip(limits) {
+                        for (d, &x) in out.iter_mut().zip(values) {
+                            *d = MaybeUninit::new(shrink(x, l));
                         }
                     }
                 }
@@ -134,19 +152,21 @@ pub fn learned_forward_in_place<E: ShrinkElement>(
     layout: FeatureLayout,
 ) {
     check(layout, data.len(), lambd);
-    map_rows(layout, &limits(lambd), bits_mut(data), None);
+    shrink_rows(layout, &limits(lambd), bits_mut(data));
 }
 
-/// Forward out of place with a threshold per feature.
-pub fn learned_forward_into<E: ShrinkElement>(
+/// Forward out of place with a threshold per feature: a new buffer.
+pub fn learned_forward_new<E: ShrinkElement>(
     src: &[E],
-    dst: &mut [E],
     lambd: &[E],
     layout: FeatureLayout,
-) {
+) -> Vec<E> {
     check(layout, src.len(), lambd);
-    assert_eq!(src.len(), dst.len());
-    map_rows(layout, &limits(lambd), bits_mut(dst), Some(bits(src)));
+    let limits = limits(lambd);
+    let fill = |dst: &mut [MaybeUninit<E::Lane>]| shrink_rows_into(layout, &limits, bits(src), dst);
+    // SAFETY: a buffer of whole rows (`check`), each written element by element; with no
+    // elements in a row there are none in the buffer.
+    unsafe { filled(src.len(), fill) }
 }
 
 /// The backward with a threshold per feature, from the forward's input `x`.
@@ -573,5 +593,36 @@ mod tests {
         check::<f64>();
         check::<half::f16>();
         check::<half::bf16>();
+    }
+
+    /// The forward into a fresh buffer writes what the in-place one does, element for element,
+    /// in both layouts, at a size that splits across cores and takes huge pages.
+    #[test]
+    fn fresh_forward_matches_the_in_place_forward() {
+        let n = crate::kernels::PARALLEL_THRESHOLD + 3 * 1024;
+        let src: Vec<f32> = (0..n)
+            .map(|k| match k % 101 {
+                0 => f32::NAN,
+                1 => f32::NEG_INFINITY,
+                2 => -0.0,
+                r => (r as f32 - 50.0) / 25.0,
+            })
+            .collect();
+        for (shape, dim) in [([n / 1024, 1024, 1], 1), ([n / 1024, 8, 128], 1)] {
+            let features = shape[dim];
+            let lambd: Vec<f32> = (0..features).map(|f| f as f32 / features as f32).collect();
+            let layout = FeatureLayout::new(&shape, Some(dim));
+            let fresh = learned_forward_new(&src, &lambd, layout);
+            let mut in_place = src.clone();
+            learned_forward_in_place(&mut in_place, &lambd, layout);
+            assert_eq!(fresh.len(), n);
+            assert!(
+                fresh
+                    .iter()
+                    .zip(&in_place)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{shape:?}"
+            );
+        }
     }
 }

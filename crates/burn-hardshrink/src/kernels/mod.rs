@@ -1,9 +1,9 @@
 //! Backend-independent CPU kernels over contiguous buffers.
 //!
 //! The NdArray and Flex ops reduce every layout to one of these calls: a contiguous slice in,
-//! a contiguous slice (or the same one) out, one pass, no per-element branch, at the widest SIMD
-//! level the CPU has ([`SimdLevel`]). They are public so that other CPU backends can reuse
-//! them.
+//! the same slice or a new vector out (`*_new`: written once, never zeroed first, on huge pages
+//! when large), one pass, no per-element branch, at the widest SIMD level the CPU has
+//! ([`SimdLevel`]). They are public so that other CPU backends can reuse them.
 //!
 //! ```
 //! use burn_hardshrink::kernels::{Band, forward_in_place};
@@ -14,6 +14,7 @@
 //! assert!(x[2].is_sign_positive() && x[6].is_nan());
 //! ```
 
+mod buffer;
 mod element;
 mod learned;
 mod simd;
@@ -21,10 +22,10 @@ mod slice;
 
 pub use element::{BitLane, ShrinkElement, rounded_limit};
 pub use learned::{
-    FeatureLayout, learned_backward_in_place, learned_forward_in_place, learned_forward_into,
+    FeatureLayout, learned_backward_in_place, learned_forward_in_place, learned_forward_new,
 };
 pub use simd::{SIMD_ENV, SimdLevel};
 pub use slice::{
-    Band, PARALLEL_THRESHOLD, backward_in_place, backward_into, backward_one, forward_in_place,
-    forward_into, forward_one,
+    Band, PARALLEL_THRESHOLD, backward_in_place, backward_new, backward_one, forward_in_place,
+    forward_new, forward_one,
 };

@@ -1,8 +1,10 @@
 //! One-pass forward and backward over contiguous buffers, split across cores when large, at the
 //! widest SIMD level the CPU has.
 
+use super::buffer::filled;
 use super::element::{BitLane, ShrinkElement};
 use super::simd::dispatch;
+use std::mem::MaybeUninit;
 
 /// What a λ does once rounded to the element type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +34,9 @@ impl<B: BitLane> Band<B> {
 /// one thread against rayon chunks took 8 µs against 33 µs at 64K, 129-135 against 156-176 µs
 /// at 1M and 2.6 against 2.5 ms at 4M with the pool warm, and one thread won or tied at every
 /// size with it cold (BENCHMARKS.md). Splitting starts where it broke even; machines with more
-/// cores and memory channels gain above it.
+/// cores and memory channels gain above it. On a 2-core AVX-512 machine two threads won only at
+/// 4M warm (281 against 416 µs), and the passes into a fresh buffer, split from 256K, ran 1M in
+/// 52 µs warm against 71 µs but 390 µs cold against 250 µs: they keep this threshold too.
 pub const PARALLEL_THRESHOLD: usize = 1 << 22;
 
 /// The same for the learned backward, whose f64 reduction is compute-bound: kept at the
@@ -178,24 +182,26 @@ pub fn forward_in_place<E: ShrinkElement>(data: &mut [E], band: Band<E::Lane>) {
     );
 }
 
-/// Forward out of place: `dst <- hardshrink(src)`.
-pub fn forward_into<E: ShrinkElement>(src: &[E], dst: &mut [E], band: Band<E::Lane>) {
-    assert_eq!(src.len(), dst.len());
+/// Forward out of place: a new buffer holding `hardshrink(src)`.
+pub fn forward_new<E: ShrinkElement>(src: &[E], band: Band<E::Lane>) -> Vec<E> {
     let Band::Closed(limit) = band else {
-        dst.copy_from_slice(src);
-        return;
+        return src.to_vec();
     };
     let src = bits(src);
-    for_chunks(
-        bits_mut(dst),
-        #[inline(always)]
-        |offset, dst| {
-            let src = &src[offset..offset + dst.len()];
-            for (d, &x) in dst.iter_mut().zip(src) {
-                *d = shrink(x, limit);
-            }
-        },
-    );
+    let fill = |dst: &mut [MaybeUninit<E::Lane>]| {
+        for_chunks(
+            dst,
+            #[inline(always)]
+            |offset, dst| {
+                let src = &src[offset..offset + dst.len()];
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = MaybeUninit::new(shrink(x, limit));
+                }
+            },
+        )
+    };
+    // SAFETY: the chunks cover the buffer and each loop writes every element of its chunk.
+    unsafe { filled(src.len(), fill) }
 }
 
 /// Backward in place over the gradient: `grad <- grad where output != 0, else +0`.
@@ -218,22 +224,26 @@ pub fn backward_in_place<E: ShrinkElement>(grad: &mut [E], output: &[E]) {
     );
 }
 
-/// Backward out of place: `dst <- grad where output != 0, else +0`.
-pub fn backward_into<E: ShrinkElement>(output: &[E], grad: &[E], dst: &mut [E]) {
-    assert!(output.len() == dst.len() && grad.len() == dst.len());
+/// Backward out of place: a new buffer holding `grad where output != 0, else +0`.
+pub fn backward_new<E: ShrinkElement>(output: &[E], grad: &[E]) -> Vec<E> {
+    assert_eq!(output.len(), grad.len());
     let (output, grad) = (bits(output), bits(grad));
-    for_chunks(
-        bits_mut(dst),
-        #[inline(always)]
-        |offset, dst| {
-            let end = offset + dst.len();
-            for ((d, &y), &g) in dst
-                .iter_mut()
-                .zip(&output[offset..end])
-                .zip(&grad[offset..end])
-            {
-                *d = pass_where_nonzero(y, g);
-            }
-        },
-    );
+    let fill = |dst: &mut [MaybeUninit<E::Lane>]| {
+        for_chunks(
+            dst,
+            #[inline(always)]
+            |offset, dst| {
+                let end = offset + dst.len();
+                for ((d, &y), &g) in dst
+                    .iter_mut()
+                    .zip(&output[offset..end])
+                    .zip(&grad[offset..end])
+                {
+                    *d = MaybeUninit::new(pass_where_nonzero(y, g));
+                }
+            },
+        )
+    };
+    // SAFETY: the chunks cover the buffer and each loop writes every element of its chunk.
+    unsafe { filled(grad.len(), fill) }
 }

@@ -8,14 +8,13 @@
 use super::{HardshrinkBackend, KernelBackend, LearnedHardshrinkBackend};
 use crate::ThresholdEstimator;
 use crate::kernels::{
-    Band, FeatureLayout, ShrinkElement, backward_in_place, backward_into, forward_in_place,
-    forward_into, learned_backward_in_place, learned_forward_in_place, learned_forward_into,
+    Band, FeatureLayout, ShrinkElement, backward_in_place, backward_new, forward_in_place,
+    forward_new, learned_backward_in_place, learned_forward_in_place, learned_forward_new,
 };
 use burn::backend::Flex;
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{Bytes, DType, bf16, f16};
-use bytemuck::Zeroable;
 
 impl HardshrinkBackend for Flex {
     fn hardshrink(mut x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
@@ -43,9 +42,7 @@ impl HardshrinkBackend for Flex {
                     forward_in_place(&mut values[start..end], band);
                     return x;
                 }
-                let src = &x.storage::<E>()[start..end];
-                let mut out = vec![E::zeroed(); src.len()];
-                forward_into(src, &mut out, band);
+                let out = forward_new(&x.storage::<E>()[start..end], band);
                 let layout = match span {
                     Span::Range(..) => Layout::contiguous(x.layout().shape().clone()),
                     Span::Buffer => x.layout().clone(),
@@ -142,12 +139,7 @@ fn backward<E: ShrinkElement>(mut output: FlexTensor, mut grad: FlexTensor) -> F
         backward_in_place(&mut values[gs..ge], &output.storage::<E>()[ys..ye]);
         return grad;
     }
-    let mut out = vec![E::zeroed(); ge - gs];
-    backward_into(
-        &output.storage::<E>()[ys..ye],
-        &grad.storage::<E>()[gs..ge],
-        &mut out,
-    );
+    let out = backward_new(&output.storage::<E>()[ys..ye], &grad.storage::<E>()[gs..ge]);
     let layout = if keeps_layout {
         grad.layout().clone()
     } else {
@@ -243,8 +235,7 @@ fn learned_forward<E: ShrinkElement>(
         learned_forward_in_place(&mut values[start..end], &thresholds, layout);
         return x;
     }
-    let mut out = vec![E::zeroed(); end - start];
-    learned_forward_into(&x.storage::<E>()[start..end], &mut out, &thresholds, layout);
+    let out = learned_forward_new(&x.storage::<E>()[start..end], &thresholds, layout);
     FlexTensor::new(
         Bytes::from_elems(out),
         Layout::contiguous(x.layout().shape().clone()),

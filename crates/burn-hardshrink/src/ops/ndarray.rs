@@ -8,9 +8,9 @@
 use super::{HardshrinkBackend, KernelBackend, LearnedHardshrinkBackend};
 use crate::ThresholdEstimator;
 use crate::kernels::{
-    Band, FeatureLayout, ShrinkElement, backward_in_place, backward_into, backward_one,
-    forward_in_place, forward_into, forward_one, learned_backward_in_place,
-    learned_forward_in_place, learned_forward_into,
+    Band, FeatureLayout, ShrinkElement, backward_in_place, backward_new, backward_one,
+    forward_in_place, forward_new, forward_one, learned_backward_in_place,
+    learned_forward_in_place, learned_forward_new,
 };
 use burn::backend::NdArray;
 use burn::backend::TensorMetadata;
@@ -18,7 +18,6 @@ use burn::backend::ndarray::{NdArrayTensor, SharedArray};
 use burn::backend::tensor::FloatTensor;
 
 use burn::tensor::DType;
-use bytemuck::Zeroable;
 use ndarray::{Array, ArrayViewD, Zip};
 
 /// f32 and f64 as NdArray stores them. burn-ndarray keeps its storage type private, so the
@@ -98,9 +97,7 @@ impl HardshrinkBackend for NdArray {
                     if view.is_standard_layout()
                         && let Some(src) = view.as_slice()
                     {
-                        let mut out = vec![E::zeroed(); src.len()];
-                        forward_into(src, &mut out, band);
-                        into_shared(view.shape(), out)
+                        into_shared(view.shape(), forward_new(src, band))
                     } else {
                         view.mapv(|x| forward_one(x, band)).into_shared()
                     },
@@ -195,9 +192,7 @@ fn backward_view<E: ShrinkElement>(
         "hardshrink_backward: the gradient's shape must match the output's"
     );
     if let (Some(output_values), Some(grad_values)) = (output.as_slice(), grad.as_slice()) {
-        let mut out = vec![E::zeroed(); grad_values.len()];
-        backward_into(output_values, grad_values, &mut out);
-        return into_shared(grad.shape(), out);
+        return into_shared(grad.shape(), backward_new(output_values, grad_values));
     }
     Zip::from(&output)
         .and(&grad)
@@ -240,9 +235,10 @@ fn learned_forward<E: NdFloat>(
         return E::wrap(x);
     }
     let src = x.as_slice().expect("row-major");
-    let mut out = vec![E::zeroed(); src.len()];
-    learned_forward_into(src, &mut out, &thresholds, layout);
-    E::wrap(into_shared(x.shape(), out))
+    E::wrap(into_shared(
+        x.shape(),
+        learned_forward_new(src, &thresholds, layout),
+    ))
 }
 
 fn learned_backward<E: NdFloat>(
