@@ -11,7 +11,9 @@
 //! ```
 
 use crate::error::Error;
-use burn::store::RecordError;
+use crate::model::Unfolded;
+use burn::module::Module;
+use burn::store::{ModuleRecord, RecordError};
 use burn::tensor::Bytes;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 use serde::{Deserialize, Serialize};
@@ -88,16 +90,6 @@ impl AtomicCheckpointer {
     }
 }
 
-/// Writes the run's state after `epoch` to `path`, atomically.
-pub fn write_state(path: &Path, epoch: usize, clock: &RunClock) -> std::io::Result<()> {
-    let state = CheckpointState {
-        epoch,
-        wall_seconds: clock.seconds(),
-    };
-    let json = serde_json::to_vec_pretty(&state).expect("a state serialises");
-    write_atomic(path, &json)
-}
-
 fn record_path(dir: &Path, name: &str, epoch: usize) -> PathBuf {
     dir.join(format!("{name}-{epoch}.bpk"))
 }
@@ -114,7 +106,12 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
             .map_err(CheckpointerError::Record)?;
         write_atomic(&self.path(epoch), &bytes).map_err(CheckpointerError::IOError)?;
         if let Some(clock) = &self.clock {
-            write_state(&state_path(&self.dir, epoch), epoch, clock)
+            let state = CheckpointState {
+                epoch,
+                wall_seconds: clock.seconds(),
+            };
+            let json = serde_json::to_vec_pretty(&state).expect("a state serialises");
+            write_atomic(&state_path(&self.dir, epoch), &json)
                 .map_err(CheckpointerError::IOError)?;
         }
         Ok(())
@@ -142,12 +139,23 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     }
 }
 
+/// The network of epoch `epoch`'s checkpoint in `dir`, loaded into `fresh`.
+pub fn load_model(dir: &Path, epoch: usize, fresh: Unfolded) -> Result<Unfolded, Error> {
+    let path = record_path(dir, "model", epoch);
+    let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| Error::checkpoint(&path, format!("unreadable ({e})")))?;
+    fresh
+        .try_load_record(record)
+        .map_err(|e| Error::checkpoint(&path, format!("does not fit the run ({e})")))
+}
+
 /// Reads one record file, as burn-train will when it restores the checkpoint.
 fn check_record(path: &Path, name: &str) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let bytes = Bytes::from_bytes_vec(bytes);
     let checked: Result<(), RecordError> = match name {
-        "model" => burn::store::ModuleRecord::from_bytes(bytes).map(drop),
+        "model" => ModuleRecord::from_bytes(bytes).map(drop),
         "optim" => burn::optim::OptimizerRecord::from_bytes(bytes).map(drop),
         _ => burn::lr_scheduler::LrSchedulerRecord::from_bytes(bytes).map(drop),
     };

@@ -6,6 +6,8 @@ use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn_hardshrink::DeviceName;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::path::Path;
 
 /// Everything that defines a run. Saved as `config.json` in the run directory; `--config FILE`
@@ -236,112 +238,108 @@ impl RunConfig {
 
     /// Checks every field; the first bad one is returned, named, with what is allowed.
     pub fn validate(&self) -> Result<(), Error> {
-        let positive = |field: &'static str, value: usize| {
-            if value == 0 {
-                Err(Error::config(field, value, "an integer >= 1"))
-            } else {
+        // `field` = `value` is refused unless `ok`, with what the field allows.
+        fn ensure(
+            ok: bool,
+            field: &'static str,
+            value: impl Display,
+            allowed: &str,
+        ) -> Result<(), Error> {
+            if ok {
                 Ok(())
-            }
-        };
-        let at_most = |field: &'static str, value: usize, limit: usize| {
-            if value > limit {
-                Err(Error::config(field, value, &format!("at most {limit}")))
             } else {
-                Ok(())
+                Err(Error::config(field, value, allowed))
             }
+        }
+        let in_range = |field, value: f64, range: RangeInclusive<f64>, allowed: &str| {
+            ensure(range.contains(&value), field, value, allowed)
         };
-        positive("m", self.m)?;
-        positive("n", self.n)?;
-        // Bounds that keep every buffer addressable and every product of sizes in range.
-        at_most("n", self.n, 1 << 16)?;
-        at_most("layers", self.layers, 1024)?;
-        at_most("batch", self.batch, 1 << 20)?;
-        at_most("test_samples", self.test_samples, 1 << 20)?;
-        at_most("validation_samples", self.validation_samples, 1 << 20)?;
-        at_most("steps", self.steps, u32::MAX as usize)?;
-        if self.m.saturating_mul(self.n) > 1 << 26 {
-            return Err(Error::config(
-                "m",
-                self.m,
-                &format!("such that m·n <= 2^26 (n = {})", self.n),
-            ));
+        // Upper bounds keep every buffer addressable and every product of sizes in range.
+        for (field, value, limit) in [
+            ("m", self.m, 1 << 16),
+            ("n", self.n, 1 << 16),
+            ("layers", self.layers, 1024),
+            ("steps", self.steps, u32::MAX as usize),
+            ("batch", self.batch, 1 << 20),
+            ("test_samples", self.test_samples, 1 << 20),
+            ("validation_samples", self.validation_samples, 1 << 20),
+            ("checkpoint_every", self.checkpoint_every, u32::MAX as usize),
+        ] {
+            ensure(value >= 1, field, value, "an integer >= 1")?;
+            ensure(value <= limit, field, value, &format!("at most {limit}"))?;
         }
-        if self.m > self.n {
-            return Err(Error::config(
-                "m",
-                self.m,
-                &format!("at most n = {} (fewer measurements than unknowns)", self.n),
-            ));
-        }
-        if !(self.p > 0.0 && self.p <= 1.0) {
-            return Err(Error::config("p", self.p, "a probability in (0, 1]"));
-        }
-        if let Some(snr) = self.snr_db
-            && !(-60.0..=200.0).contains(&snr)
-        {
-            return Err(Error::config(
+        let n = self.n;
+        ensure(
+            self.m.saturating_mul(n) <= 1 << 26,
+            "m",
+            self.m,
+            &format!("such that m·n <= 2^26 (n = {n})"),
+        )?;
+        ensure(
+            self.m <= n,
+            "m",
+            self.m,
+            &format!("at most n = {n} (fewer measurements than unknowns)"),
+        )?;
+        ensure(
+            self.p > 0.0 && self.p <= 1.0,
+            "p",
+            self.p,
+            "a probability in (0, 1]",
+        )?;
+        if let Some(snr) = self.snr_db {
+            in_range(
                 "snr_db",
                 snr,
+                -60.0..=200.0,
                 "a number of dB in [-60, 200], or none",
-            ));
+            )?;
         }
-        positive("layers", self.layers)?;
-        positive("steps", self.steps)?;
-        positive("batch", self.batch)?;
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::config(
-                "learning_rate",
-                self.learning_rate,
-                "a finite number > 0",
-            ));
-        }
-        positive("test_samples", self.test_samples)?;
-        positive("validation_samples", self.validation_samples)?;
-        if let Some(db) = self.log_loss_below_db
-            && !(-80.0..=0.0).contains(&db)
-        {
-            return Err(Error::config(
+        if let Some(db) = self.log_loss_below_db {
+            in_range(
                 "log_loss_below_db",
                 db,
+                -80.0..=0.0,
                 "a number of dB in [-80, 0], or none",
-            ));
+            )?;
         }
-        if !(self.earlier_layers_lr > 0.0 && self.earlier_layers_lr <= 1.0) {
-            return Err(Error::config(
-                "earlier_layers_lr",
-                self.earlier_layers_lr,
-                "a factor in (0, 1]",
-            ));
-        }
-        if self.training == Training::StageWise && self.steps < self.layers {
-            return Err(Error::config(
-                "steps",
-                self.steps,
-                &format!(
-                    "at least one per layer for stage-wise training (layers = {})",
-                    self.layers
-                ),
-            ));
-        }
-        if !(self.bandwidth > 0.0 && self.bandwidth.is_finite()) {
-            return Err(Error::config(
-                "bandwidth",
-                self.bandwidth,
+        for (field, value) in [
+            ("learning_rate", self.learning_rate),
+            ("bandwidth", self.bandwidth),
+        ] {
+            ensure(
+                value > 0.0 && value.is_finite(),
+                field,
+                value,
                 "a finite number > 0",
-            ));
+            )?;
         }
-        positive("checkpoint_every", self.checkpoint_every)?;
+        let lr = self.earlier_layers_lr;
+        ensure(
+            lr > 0.0 && lr <= 1.0,
+            "earlier_layers_lr",
+            lr,
+            "a factor in (0, 1]",
+        )?;
+        ensure(
+            self.training == Training::EndToEnd || self.steps >= self.layers,
+            "steps",
+            self.steps,
+            &format!(
+                "at least one per layer for stage-wise training (layers = {})",
+                self.layers
+            ),
+        )?;
         let devices = self.training_devices();
-        if !self.batch.is_multiple_of(devices.len()) {
-            return Err(Error::config(
-                "batch",
-                self.batch,
-                &format!(
-                    "a multiple of the number of devices ({}), so each takes an equal share",
-                    devices.len()
-                ),
-            ));
-        }
+        ensure(
+            self.batch.is_multiple_of(devices.len()),
+            "batch",
+            self.batch,
+            &format!(
+                "a multiple of the number of devices ({}), so each takes an equal share",
+                devices.len()
+            ),
+        )?;
         for device in devices {
             device.open()?;
         }

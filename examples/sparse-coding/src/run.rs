@@ -9,9 +9,8 @@
 //!                                          lista-cp, launch end-to-end or stage-01, stage-02, …
 //! <run>/<network>/<launch>/train/epoch-<e>/<metric>.log   loss and learning rate per step
 //! <run>/<network>/<launch>/valid/epoch-<e>/<metric>.log   validation loss, NMSE, support F1
-//! <run>/<network>/<launch>/checkpoint/     the newest two epochs and the best (`checkpoint`)
-//! <run>/<network>/<launch>/trained.bpk     the network the launch ended with, and
-//! <run>/<network>/<launch>/trained.json    the run's wall time then (the launch is done)
+//! <run>/<network>/<launch>/checkpoint/     the newest two epochs and the best (`checkpoint`);
+//!                                          a launch is done once its last epoch's is there
 //! <run>/results.json                       final scores of every method
 //! <run>/nmse_per_layer.{png,svg}, <run>/training.{png,svg}
 //! ```
@@ -27,12 +26,11 @@ use crate::problem::{Operator, Problem, Samples, Stream};
 use crate::results::Results;
 use crate::training::{self, LaunchOptions, Trained};
 use burn::module::Module;
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::Device;
 use burn::train::metric::NumericEntry;
 use burn::train::{ApplicationLoggerInstaller, FileApplicationLoggerInstaller};
 use burn_hardshrink::DeviceName;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// How to run, beyond the config.
@@ -115,53 +113,6 @@ fn launch_dir(config: &RunConfig, shrinkage: Shrinkage, stage: &Stage) -> String
     }
 }
 
-/// What a finished launch leaves beside its checkpoints: the trained network and the run's
-/// wall time at its end.
-struct Finished {
-    model: PathBuf,
-    state: PathBuf,
-}
-
-impl Finished {
-    fn in_dir(dir: &Path) -> Self {
-        Self {
-            model: dir.join("trained.bpk"),
-            state: dir.join("trained.json"),
-        }
-    }
-
-    /// The run's wall time when the launch finished, if it did (the state is written last).
-    fn wall_seconds(&self) -> Result<Option<f64>, Error> {
-        let text = match std::fs::read_to_string(&self.state) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&self.state)(e)),
-        };
-        let state: checkpoint::CheckpointState = serde_json::from_str(&text)
-            .map_err(|e| Error::checkpoint(&self.state, format!("corrupt ({e})")))?;
-        Ok(Some(state.wall_seconds))
-    }
-
-    fn save(&self, model: &Unfolded, epoch: usize, clock: &RunClock) -> Result<(), Error> {
-        let bytes = model
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| Error::checkpoint(&self.model, e))?;
-        write_atomic(&self.model, &bytes).map_err(Error::io(&self.model))?;
-        checkpoint::write_state(&self.state, epoch, clock).map_err(Error::io(&self.state))
-    }
-
-    fn load(&self, fresh: Unfolded) -> Result<Unfolded, Error> {
-        let bytes = std::fs::read(&self.model).map_err(Error::io(&self.model))?;
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-            .map_err(|e| Error::checkpoint(&self.model, format!("unreadable ({e})")))?;
-        fresh
-            .try_load_record(record)
-            .map_err(|e| Error::checkpoint(&self.model, format!("does not fit the run ({e})")))
-    }
-}
-
 /// What every launch of a run shares.
 struct Invocation<'a> {
     out: &'a Path,
@@ -194,15 +145,15 @@ impl Invocation<'_> {
         for stage in self.config.stages() {
             let name = launch_dir(self.config, shrinkage, &stage);
             let dir = self.out.join(&name);
-            let finished = Finished::in_dir(&dir);
             let epochs = self.config.epochs(stage.steps);
-            if let Some(wall) = finished.wall_seconds()? {
-                model = Some(finished.load(fresh())?);
-                self.last_wall = wall;
+            let checkpoints = dir.join("checkpoint");
+            let start = checkpoint::latest_readable(&checkpoints, |t| self.say(t))?;
+            if let Some(done) = start.filter(|state| state.epoch == epochs) {
+                model = Some(checkpoint::load_model(&checkpoints, epochs, fresh())?);
+                self.last_wall = done.wall_seconds;
                 self.epochs_done += epochs;
                 continue;
             }
-            let start = checkpoint::latest_readable(&dir.join("checkpoint"), |t| self.say(t))?;
             if let Some(state) = start {
                 self.say(&format!(
                     "resuming {name} after epoch {} of {epochs}",
@@ -237,7 +188,6 @@ impl Invocation<'_> {
                 &launch,
             )? {
                 Trained::Finished(trained) => {
-                    finished.save(&trained, epochs, &clock)?;
                     self.last_wall = clock.seconds();
                     self.epochs_done += epochs;
                     model = Some(trained);

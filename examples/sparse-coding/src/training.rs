@@ -24,8 +24,8 @@ use burn::train::renderer::{
     MetricsRendererTraining,
 };
 use burn::train::{
-    EarlyStoppingStrategy, ExecutionStrategy, Interrupter, Learner, LearningResult,
-    MultiDeviceOptim, SupervisedTraining,
+    EarlyStoppingStrategy, ExecutionStrategy, Learner, LearningResult, MultiDeviceOptim,
+    SupervisedTraining,
 };
 use std::io::IsTerminal;
 use std::path::Path;
@@ -93,7 +93,11 @@ pub fn train(
     let learner = Learner::new(model, optimizer, scheduler);
 
     let checkpoints = dir.join("checkpoint");
-    let divergence = DivergenceGuard::default();
+    let epochs = config.epochs(stage.steps);
+    let guard = EpochGuard {
+        stop_after: options.stop_after_epochs,
+        diverged: Arc::default(),
+    };
     let keep = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
         .add(MetricCheckpointingStrategy::new(
@@ -114,9 +118,9 @@ pub fn train(
             AtomicCheckpointer::new(&checkpoints, "optim", None),
             AtomicCheckpointer::new(&checkpoints, "scheduler", None),
         )
-        .with_checkpointing_strategy(divergence.guard(keep))
-        .early_stopping(divergence.clone())
-        .num_epochs(config.epochs(stage.steps))
+        .with_checkpointing_strategy(guard.around(keep))
+        .early_stopping(guard.clone())
+        .num_epochs(epochs)
         .label(&options.label)
         // One log per run, installed by the run (burn-train's is per process, per launch).
         .with_application_logger(None);
@@ -135,13 +139,6 @@ pub fn train(
     if let Some(epoch) = start_epoch {
         training = training.checkpoint(epoch);
     }
-    if let Some(epochs) = options.stop_after_epochs {
-        let interrupter = training.interrupter();
-        training = training.with_progress_logger(StopAfter {
-            epochs,
-            interrupter,
-        });
-    }
 
     let LearningResult {
         model,
@@ -154,16 +151,18 @@ pub fn train(
     if let Some(error) = error {
         return Err(Error::Training(error.to_string()));
     }
-    if let Some((epoch, loss)) = divergence.diverged() {
+    if let Some((epoch, loss)) = guard.diverged() {
         return Err(Error::Training(format!(
             "the loss diverged in epoch {epoch} (validation loss {loss}): start a new run with a \
              lower `learning_rate` (now {})",
             config.learning_rate
         )));
     }
-    Ok(match interrupted {
-        Some(_) => Trained::Stopped,
-        None => Trained::Finished(model),
+    let held = guard.stop_after.is_some_and(|last| last < epochs);
+    Ok(if interrupted.is_some() || held {
+        Trained::Stopped
+    } else {
+        Trained::Finished(model)
     })
 }
 
@@ -185,31 +184,30 @@ fn learning_rates(
     scheduler.init().map_err(Error::Usage)
 }
 
-/// Stops training at the first epoch whose validation loss is not finite, and keeps that
-/// epoch's checkpoint from being written, so a resume never starts from a diverged network.
-#[derive(Clone, Default)]
-struct DivergenceGuard {
+/// Ends training after an epoch, with no checkpoint of it, when its validation loss is not
+/// finite (so a resume never starts from a diverged network) or when it is past `stop_after`
+/// (as a kill would, for testing resume).
+#[derive(Clone)]
+struct EpochGuard {
+    stop_after: Option<usize>,
     diverged: Arc<Mutex<Option<(usize, f64)>>>,
 }
 
-impl DivergenceGuard {
-    fn check(&self, epoch: usize, store: &EventStoreClient) -> bool {
+impl EpochGuard {
+    fn ends(&self, epoch: usize, store: &EventStoreClient) -> bool {
         let name = LossMetric::new().name();
         let loss = store.find_metric(&name, epoch, Aggregate::Mean, &Split::Valid);
-        match loss {
-            Some(loss) if !loss.is_finite() => {
-                *self.diverged.lock().expect("not poisoned") = Some((epoch, loss));
-                true
-            }
-            _ => false,
+        if let Some(loss) = loss.filter(|loss| !loss.is_finite()) {
+            *self.diverged.lock().expect("not poisoned") = Some((epoch, loss));
         }
+        self.diverged().is_some() || self.stop_after.is_some_and(|last| epoch > last)
     }
 
     fn diverged(&self) -> Option<(usize, f64)> {
         *self.diverged.lock().expect("not poisoned")
     }
 
-    fn guard<S: CheckpointingStrategy + 'static>(&self, inner: S) -> GuardedCheckpointing {
+    fn around<S: CheckpointingStrategy + 'static>(&self, inner: S) -> GuardedCheckpointing {
         GuardedCheckpointing {
             guard: self.clone(),
             inner: Box::new(inner),
@@ -217,15 +215,16 @@ impl DivergenceGuard {
     }
 }
 
-impl EarlyStoppingStrategy for DivergenceGuard {
+impl EarlyStoppingStrategy for EpochGuard {
+    // burn-train asks after the epoch's checkpointing, which the guard has already held back.
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        self.check(epoch, store)
+        self.ends(epoch, store)
     }
 }
 
-/// A checkpointing strategy that saves nothing for a diverged epoch.
+/// A checkpointing strategy that saves nothing for an epoch the guard ends training at.
 struct GuardedCheckpointing {
-    guard: DivergenceGuard,
+    guard: EpochGuard,
     inner: Box<dyn CheckpointingStrategy>,
 }
 
@@ -235,36 +234,12 @@ impl CheckpointingStrategy for GuardedCheckpointing {
         epoch: usize,
         store: &EventStoreClient,
     ) -> Vec<CheckpointingAction> {
-        if self.guard.check(epoch, store) {
+        if self.guard.ends(epoch, store) {
             Vec::new()
         } else {
             self.inner.checkpointing(epoch, store)
         }
     }
-}
-
-/// Stops training after `epochs` epochs, before their checkpoint.
-struct StopAfter {
-    epochs: usize,
-    interrupter: Interrupter,
-}
-
-impl TrainingProgressLogger for StopAfter {
-    fn start(&mut self, _: usize, _: usize, _: Option<usize>, _: Option<&str>) {}
-
-    fn update_epoch(&mut self, epoch: usize) {
-        // Called at the end of each epoch, before its checkpoint (burn-train flushes the
-        // metrics first, so the stop is seen before the checkpoint is taken).
-        if epoch > self.epochs {
-            self.interrupter.stop(Some("stop requested for testing"));
-        }
-    }
-
-    fn start_split(&mut self, _: &str, _: usize) {}
-    fn update_split(&mut self, _: usize) {}
-    fn end_split(&mut self) {}
-    fn end(&mut self) {}
-    fn log_event_training(&mut self, _: String) {}
 }
 
 /// The renderer off a terminal: one line per finished epoch (burn-train's own plain renderer
