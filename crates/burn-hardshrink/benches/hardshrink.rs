@@ -293,6 +293,7 @@ fn parallel_threshold(c: &mut Criterion) {
             .any(|f| "parallel_threshold".contains(f.as_str()))
     {
         cold_pool();
+        busy_pool();
     }
 }
 
@@ -366,6 +367,79 @@ fn cold_pool() {
             line += &format!(" {backend} {:>10.1?}", times[times.len() / 2]);
         }
         println!("{line}");
+    }
+}
+
+/// The same contenders, and the op's shared forward on Flex, while Burn's own work keeps
+/// rayon's pool busy: a second thread multiplying 512 x 512 matrices on Flex, whose gemm runs on
+/// the same global pool (as a model's matmuls would around the activation). Each size is timed
+/// idle and busy, 40 calls of each contender, alternating, medians printed.
+fn busy_pool() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    type Contender = (&'static str, Box<dyn Fn(&TensorData) -> Duration>);
+    let timed = |f: fn(Vec<f32>) -> Vec<f32>| {
+        move |data: &TensorData| {
+            let values = data.to_vec::<f32>().unwrap();
+            let start = Instant::now();
+            let values = black_box(f(black_box(values)));
+            let elapsed = start.elapsed();
+            drop(values);
+            elapsed
+        }
+    };
+    let contenders: Vec<Contender> = vec![
+        ("one thread", Box::new(timed(chunks_one_thread))),
+        ("rayon chunks", Box::new(timed(chunks_on_rayon))),
+        (
+            "op, shared input (flex)",
+            Box::new(|data: &TensorData| {
+                let x = Tensor::<1>::from_data(data.clone(), &Device::flex());
+                let start = Instant::now();
+                let y = black_box(hardshrink(black_box(x.clone()), LAMBD));
+                let elapsed = start.elapsed();
+                drop((x, y));
+                elapsed
+            }),
+        ),
+    ];
+    println!("parallel_threshold, pool idle vs busy with Flex matmuls (median of 40 calls):");
+    for n in [1 << 20, 1 << 22, 1 << 24] {
+        let data = input(n);
+        for busy in [false, true] {
+            let stop = Arc::new(AtomicBool::new(false));
+            let worker = busy.then(|| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let device = Device::flex();
+                    let a = Tensor::<2>::random([512, 512], Distribution::Default, &device);
+                    let mut matmuls = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        drop(black_box(a.clone().matmul(a.clone())));
+                        matmuls += 1;
+                    }
+                    matmuls
+                })
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            let mut times = vec![Vec::new(); contenders.len()];
+            for _ in 0..40 {
+                for ((_, time), times) in contenders.iter().zip(&mut times) {
+                    times.push(time(&data));
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            let matmuls = worker.map(|w| w.join().unwrap());
+            let mut line = format!("  {n:>9} elements, {}:", if busy { "busy" } else { "idle" });
+            for ((name, _), mut t) in contenders.iter().zip(times) {
+                t.sort();
+                line += &format!(" {name} {:>9.1?};", t[t.len() / 2]);
+            }
+            if let Some(matmuls) = matmuls {
+                line += &format!(" ({matmuls} matmuls beside)");
+            }
+            println!("{line}");
+        }
     }
 }
 
