@@ -339,10 +339,7 @@ fn cold_pool() {
                 drop(values);
             }
         }
-        let [one, split] = times.map(|mut t| {
-            t.sort();
-            t[t.len() / 2]
-        });
+        let [one, split] = times.map(median);
         println!("  {n:>9} elements: one thread {one:>10.1?}, rayon chunks {split:>10.1?}");
     }
     // The op's forward of a shared input (a pass into a fresh buffer, twice the memory traffic
@@ -353,7 +350,7 @@ fn cold_pool() {
         let mut line = format!("  {n:>9} elements:");
         for (backend, device) in devices() {
             let x = Tensor::<1>::from_data(data.clone(), &device);
-            let mut times: Vec<Duration> = (0..60)
+            let times: Vec<Duration> = (0..60)
                 .map(|_| {
                     std::thread::sleep(Duration::from_millis(20));
                     let start = Instant::now();
@@ -363,8 +360,7 @@ fn cold_pool() {
                     elapsed
                 })
                 .collect();
-            times.sort();
-            line += &format!(" {backend} {:>10.1?}", times[times.len() / 2]);
+            line += &format!(" {backend} {:>10.1?}", median(times));
         }
         println!("{line}");
     }
@@ -431,9 +427,8 @@ fn busy_pool() {
             stop.store(true, Ordering::Relaxed);
             let matmuls = worker.map(|w| w.join().unwrap());
             let mut line = format!("  {n:>9} elements, {}:", if busy { "busy" } else { "idle" });
-            for ((name, _), mut t) in contenders.iter().zip(times) {
-                t.sort();
-                line += &format!(" {name} {:>9.1?};", t[t.len() / 2]);
+            for ((name, _), times) in contenders.iter().zip(times) {
+                line += &format!(" {name} {:>9.1?};", median(times));
             }
             if let Some(matmuls) = matmuls {
                 line += &format!(" ({matmuls} matmuls beside)");
@@ -441,6 +436,12 @@ fn busy_pool() {
             println!("{line}");
         }
     }
+}
+
+/// The middle of the plain loops' timings.
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
 }
 
 fn config() -> Criterion {
