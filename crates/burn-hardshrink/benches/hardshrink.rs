@@ -266,6 +266,98 @@ fn learned(c: &mut Criterion) {
     group.finish();
 }
 
+/// The learned backward's kernel alone (straight-through, features on the last axis:
+/// `rows × 1024`) against the fixed op's backward kernel over the same gradient: as the kernel
+/// runs it (split across rayon's pool from 256K elements) and in blocks of 128 rows on
+/// the calling thread. Warm here; [`cold_learned`] repeats it with the pool asleep.
+fn learned_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("learned_threads");
+    for n in [1 << 16, 1 << 18, 1 << 20, 1 << 22] {
+        let x = input(n).try_to_vec::<f32>().unwrap();
+        let g = input(n).try_to_vec::<f32>().unwrap();
+        group.throughput(Throughput::Elements(n as u64));
+        for (name, contender) in learned_contenders() {
+            group.bench_function(BenchmarkId::new(name, n), |b| {
+                b.iter_batched(|| g.clone(), |g| contender(&x, g), BatchSize::PerIteration)
+            });
+        }
+    }
+    group.finish();
+    if filtered_in("learned_threads") {
+        cold_learned();
+    }
+}
+
+/// A backward over `(x, g)` that hands the gradient back for dropping outside the clock.
+type LearnedContender = fn(&[f32], Vec<f32>) -> (Vec<f32>, Vec<f64>);
+
+fn learned_contenders() -> [(&'static str, LearnedContender); 3] {
+    use burn_hardshrink::kernels::{FeatureLayout, backward_in_place, learned_backward_in_place};
+    fn learned(x: &[f32], g: &mut [f32]) -> Vec<f64> {
+        let layout = FeatureLayout::new(&[x.len() / 1024, 1024], Some(1));
+        let lambd = [LAMBD as f32; 1024];
+        learned_backward_in_place(x, g, &lambd, layout, ThresholdEstimator::StraightThrough)
+    }
+    [
+        ("fixed", |x, mut g| {
+            backward_in_place(&mut g, x);
+            (g, Vec::new())
+        }),
+        ("learned_pool", |x, mut g| {
+            let sums = learned(x, &mut g);
+            (g, sums)
+        }),
+        ("learned_one_thread", |x, mut g| {
+            // Blocks of 128 rows, each below the split threshold, one after another on the
+            // calling thread (where the gradient's copy sits in cache, as for `fixed`).
+            let block = 128 * 1024;
+            let mut sums = vec![0.0; 1024];
+            for (x, g) in x.chunks(block).zip(g.chunks_mut(block)) {
+                let part = learned(x, g);
+                sums.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+            }
+            (g, sums)
+        }),
+    ]
+}
+
+/// [`learned_threads`] with each call after 20 ms idle (rayon's workers asleep): 40 calls of
+/// each contender, alternating, gradients copied and freed outside the clock; medians printed.
+fn cold_learned() {
+    println!("learned_threads, cold pool (median of 40 calls after 20 ms idle):");
+    for n in [1 << 16, 1 << 18, 1 << 20, 1 << 22] {
+        let x = input(n).try_to_vec::<f32>().unwrap();
+        let g = input(n).try_to_vec::<f32>().unwrap();
+        let contenders = learned_contenders();
+        let mut times = vec![Vec::new(); contenders.len()];
+        for _ in 0..40 {
+            for ((_, contender), times) in contenders.iter().zip(&mut times) {
+                let g = g.clone();
+                std::thread::sleep(Duration::from_millis(20));
+                let start = Instant::now();
+                let out = black_box(contender(&x, black_box(g)));
+                times.push(start.elapsed());
+                drop(out);
+            }
+        }
+        let mut line = format!("  {n:>9} elements:");
+        for ((name, _), times) in contenders.iter().zip(times) {
+            line += &format!(" {name} {:>10.1?}", median(times));
+        }
+        println!("{line}");
+    }
+}
+
+/// Whether criterion's name filter (if any) selects `group`: the plain-loop measurements run
+/// outside criterion, which would not filter them.
+fn filtered_in(group: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty() || filters.iter().any(|f| group.contains(f.as_str()))
+}
+
 /// Where splitting across cores starts to pay: the in-place kernel over 32K-element chunks on
 /// the calling thread against the same chunks on rayon's pool (exactly what the parallel path
 /// runs), with the pool warm (criterion's back-to-back calls) and cold (see [`cold_pool`]).
@@ -282,16 +374,7 @@ fn parallel_threshold(c: &mut Criterion) {
         });
     }
     group.finish();
-    // Criterion's filter does not reach this plain loop: run it unfiltered or for this group.
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    if filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| "parallel_threshold".contains(f.as_str()))
-    {
+    if filtered_in("parallel_threshold") {
         cold_pool();
         busy_pool();
     }
@@ -564,6 +647,6 @@ fn gpu(_: &mut Criterion) {}
 criterion_group! {
     name = benches;
     config = config();
-    targets = forward, forward_backward, learned, parallel_threshold, gpu
+    targets = forward, forward_backward, learned, learned_threads, parallel_threshold, gpu
 }
 criterion_main!(benches);

@@ -13,6 +13,10 @@ pub trait ShrinkElement: burn::tensor::Element + bytemuck::Pod {
     type Lane: BitLane;
     /// The Burn dtype of this element type.
     const DTYPE: DType;
+    /// The float that holds every value of this type exactly, at the width of this type or of
+    /// f32, whichever is wider: the straight-through threshold gradient is summed in it over
+    /// a few rows before f64 takes over.
+    type Partial: PartialSum;
 
     /// λ rounded to this type (round to nearest, ties to even), as PyTorch does before comparing.
     fn round_lambda(lambd: f64) -> Self;
@@ -26,9 +30,48 @@ pub trait ShrinkElement: burn::tensor::Element + bytemuck::Pod {
     fn from_bits(bits: Self::Lane) -> Self;
     /// The value widened to f64 (exact).
     fn to_f64(self) -> f64;
+    /// The value in its [`Partial`](ShrinkElement::Partial) type (exact).
+    fn to_partial(self) -> Self::Partial;
     /// An f64 rounded to this type (nearest, ties to even).
     fn from_f64(value: f64) -> Self {
         Self::round_lambda(value)
+    }
+}
+
+/// The float arithmetic of a short partial sum (f32 or f64).
+pub trait PartialSum:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + 'static
+    + core::ops::Add<Output = Self>
+    + core::ops::Mul<Output = Self>
+    + core::ops::Neg<Output = Self>
+{
+    /// Zero.
+    const ZERO: Self;
+    /// One.
+    const ONE: Self;
+    /// The value widened to f64 (exact).
+    fn to_f64(self) -> f64;
+}
+
+impl PartialSum for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl PartialSum for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
     }
 }
 
@@ -95,6 +138,7 @@ bit_lane!(u64, i64, 0x7fff_ffff_ffff_ffff);
 impl ShrinkElement for f32 {
     type Lane = u32;
     const DTYPE: DType = DType::F32;
+    type Partial = f32;
     fn round_lambda(lambd: f64) -> Self {
         // `as` rounds to nearest, ties to even, and saturates to ±inf.
         lambd as f32
@@ -114,11 +158,15 @@ impl ShrinkElement for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    fn to_partial(self) -> f32 {
+        self
+    }
 }
 
 impl ShrinkElement for f64 {
     type Lane = u64;
     const DTYPE: DType = DType::F64;
+    type Partial = f64;
     fn round_lambda(lambd: f64) -> Self {
         lambd
     }
@@ -137,6 +185,9 @@ impl ShrinkElement for f64 {
     fn to_f64(self) -> f64 {
         self
     }
+    fn to_partial(self) -> f64 {
+        self
+    }
 }
 
 /// f16 and bf16. λ is rounded straight from f64: through f32 it could round twice, and
@@ -147,6 +198,7 @@ macro_rules! half_element {
         impl ShrinkElement for $half {
             type Lane = u16;
             const DTYPE: DType = $dtype;
+            type Partial = f32;
             fn round_lambda(lambd: f64) -> Self {
                 if lambd.is_nan() {
                     return $half::NAN;
@@ -188,6 +240,9 @@ macro_rules! half_element {
             }
             fn to_f64(self) -> f64 {
                 $half::to_f64(self)
+            }
+            fn to_partial(self) -> f32 {
+                $half::to_f32(self)
             }
         }
     };

@@ -173,7 +173,11 @@ pub fn learned_forward_new<E: ShrinkElement>(
 ///
 /// Writes the input gradient into `grad` in place (`grad` where `|x| > λ` or `x` is NaN, `+0`
 /// elsewhere, exactly Hardshrink's) and returns the threshold gradient per feature, summed in
-/// f64.
+/// f64: the kernel estimator's term by term, the straight-through one's (each term `±g`, exact
+/// in f32) eight terms at a time in [`ShrinkElement::Partial`] first. So an f32 or bf16
+/// gradient near its type's largest finite value can overflow a partial sum that f64 alone
+/// would have held; the threshold's gradient, rounded back to that type, would overflow too
+/// unless the terms cancel.
 pub fn learned_backward_in_place<E: ShrinkElement>(
     input: &[E],
     grad: &mut [E],
@@ -191,17 +195,9 @@ pub fn learned_backward_in_place<E: ShrinkElement>(
     let (input, grad) = (bits(input), bits_mut(grad));
     // The estimator is fixed for the call: pick the per-element rule once, outside the loops.
     match estimator {
-        ThresholdEstimator::StraightThrough => reduce_rows::<E>(
-            layout,
-            input,
-            grad,
-            &limits,
-            &lambd64,
-            #[inline(always)]
-            |x, g, _, kept| {
-                if kept { -sign(x) * g } else { 0.0 }
-            },
-        ),
+        ThresholdEstimator::StraightThrough => {
+            reduce_straight_through::<E>(layout, input, grad, &limits)
+        }
         ThresholdEstimator::Kernel { bandwidth } => {
             let half_width = bandwidth / 2.0;
             if layout.inner > 1 {
@@ -337,6 +333,111 @@ fn reduce_windows<E: ShrinkElement>(
     )
 }
 
+/// Terms summed in [`ShrinkElement::Partial`] before the sum moves to f64: rows of a row-wise
+/// layout, or elements per lane of a run. Eight keep each partial sum within a few ulps of f32
+/// and the widening to one pass in eight. Widening every term to f64 made the backward
+/// compute-bound: eight f64 lanes per vector instead of sixteen f32 ones, and twice the bytes
+/// of per-feature sums (BENCHMARKS.md, `learned_threads`).
+const PARTIAL_TERMS: usize = 8;
+
+/// Partial sums per run in the straight-through reduction: one AVX-512 register of f32.
+const PARTIAL_LANES: usize = 16;
+
+/// The straight-through estimator's term for one element: `-sign(x)·g` where the forward kept
+/// `x`, `0` elsewhere (sign 0 for ±0 and NaN, so a kept NaN passes a non-finite gradient on as
+/// NaN). Exact in the partial type; selects only, so a row of them vectorises.
+#[inline(always)]
+fn straight_through_term<E: ShrinkElement>(x: E::Lane, g: E::Lane, kept: bool) -> E::Partial {
+    use super::element::PartialSum;
+    let (x, g) = (E::from_bits(x).to_partial(), E::from_bits(g).to_partial());
+    let (zero, one) = (E::Partial::ZERO, E::Partial::ONE);
+    let unit = if x > zero {
+        one
+    } else if x < zero {
+        -one
+    } else {
+        zero
+    };
+    if kept { -unit * g } else { zero }
+}
+
+/// The straight-through backward: masks the gradient in place and sums `-sign(x)·g` over the
+/// kept elements per feature, [`PARTIAL_TERMS`] terms at a time in the partial type, then in
+/// f64.
+fn reduce_straight_through<E: ShrinkElement>(
+    layout: FeatureLayout,
+    input: &[E::Lane],
+    grad: &mut [E::Lane],
+    limits: &[E::Lane],
+) -> Vec<f64> {
+    use super::element::PartialSum;
+    let row = layout.row();
+    reduce_by_chunk::<E>(
+        input,
+        grad,
+        layout,
+        #[inline(always)]
+        |grad, input, total, zero| {
+            if layout.inner == 1 {
+                // A threshold per element of the row: one partial sum per feature, carried
+                // down a block of rows.
+                let mut partial = vec![E::Partial::ZERO; layout.features];
+                let block = row * PARTIAL_TERMS;
+                for (gblock, xblock) in grad.chunks_mut(block).zip(input.chunks(block)) {
+                    for (grow, xrow) in gblock.chunks_mut(row).zip(xblock.chunks(row)) {
+                        let features = partial.iter_mut().zip(limits);
+                        for ((g, &x), (sum, &limit)) in grow.iter_mut().zip(xrow).zip(features) {
+                            let kept = x.magnitude_above(limit);
+                            *sum = *sum + straight_through_term::<E>(x, *g, kept);
+                            *g = g.and(E::Lane::mask(kept)).or(zero);
+                        }
+                    }
+                    for (t, sum) in total.iter_mut().zip(&mut partial) {
+                        *t += sum.to_f64();
+                        *sum = E::Partial::ZERO;
+                    }
+                }
+                return;
+            }
+            for (grow, xrow) in grad.chunks_mut(row).zip(input.chunks(row)) {
+                for_each_run(
+                    layout.inner,
+                    grow,
+                    xrow,
+                    total,
+                    #[inline(always)]
+                    |f, grun, xrun| {
+                        let limit = limits[f];
+                        let mut run_sum = 0.0;
+                        let block = PARTIAL_LANES * PARTIAL_TERMS;
+                        for (gs, xs) in grun.chunks_mut(block).zip(xrun.chunks(block)) {
+                            // Independent lanes: the adds do not wait on each other.
+                            let mut lanes = [E::Partial::ZERO; PARTIAL_LANES];
+                            let mut gl = gs.chunks_exact_mut(PARTIAL_LANES);
+                            let mut xl = xs.chunks_exact(PARTIAL_LANES);
+                            for (gv, xv) in (&mut gl).zip(&mut xl) {
+                                for ((sum, g), &x) in lanes.iter_mut().zip(gv).zip(xv) {
+                                    let kept = x.magnitude_above(limit);
+                                    *sum = *sum + straight_through_term::<E>(x, *g, kept);
+                                    *g = g.and(E::Lane::mask(kept)).or(zero);
+                                }
+                            }
+                            let rest = gl.into_remainder().iter_mut().zip(xl.remainder());
+                            for (g, &x) in rest {
+                                let kept = x.magnitude_above(limit);
+                                lanes[0] = lanes[0] + straight_through_term::<E>(x, *g, kept);
+                                *g = g.and(E::Lane::mask(kept)).or(zero);
+                            }
+                            run_sum += lanes.iter().map(|s| s.to_f64()).sum::<f64>();
+                        }
+                        run_sum
+                    },
+                );
+            }
+        },
+    )
+}
+
 /// Masks the gradient in place and sums `contribution(x, grad, λ, kept)` per feature in f64.
 fn reduce_rows<E: ShrinkElement>(
     layout: FeatureLayout,
@@ -401,6 +502,28 @@ fn reduce_by_row<E: ShrinkElement>(
     row_body: impl Fn(&mut [E::Lane], &[E::Lane], &mut [f64], E::Lane) + Sync,
 ) -> Vec<f64> {
     let row = layout.row();
+    reduce_by_chunk::<E>(
+        input,
+        grad,
+        layout,
+        #[inline(always)]
+        |grad, input, partial, zero| {
+            for (grow, xrow) in grad.chunks_mut(row).zip(input.chunks(row)) {
+                row_body(grow, xrow, partial, zero);
+            }
+        },
+    )
+}
+
+/// Chunks of whole rows (across cores above the parallel threshold, summed in chunk order),
+/// each handed to `body` with the matching input, the chunk's per-feature sums and an
+/// [`opaque_zero`].
+fn reduce_by_chunk<E: ShrinkElement>(
+    input: &[E::Lane],
+    grad: &mut [E::Lane],
+    layout: FeatureLayout,
+    body: impl Fn(&mut [E::Lane], &[E::Lane], &mut [f64], E::Lane) + Sync,
+) -> Vec<f64> {
     for_chunks_summing(
         grad,
         layout.chunk(),
@@ -408,10 +531,7 @@ fn reduce_by_row<E: ShrinkElement>(
         #[inline(always)]
         |offset, grad, partial| {
             let input = &input[offset..offset + grad.len()];
-            let zero = opaque_zero();
-            for (grow, xrow) in grad.chunks_mut(row).zip(input.chunks(row)) {
-                row_body(grow, xrow, partial, zero);
-            }
+            body(grad, input, partial, opaque_zero())
         },
     )
 }
@@ -548,6 +668,104 @@ mod tests {
                 "element {k}: {got:?} vs {want:?}"
             );
         }
+    }
+
+    /// The straight-through backward against the rule element by element, summed in f64: the
+    /// masked gradient bit for bit, the threshold gradient within the partial sums' rounding
+    /// (eight terms in the partial type) and exactly for non-finite sums. Layouts with a
+    /// threshold per element of the row and with runs of one feature, block edges not lined up
+    /// (rows not a multiple of eight, runs not of 128), thresholds negative, NaN, 0 and large,
+    /// and a size that splits across cores.
+    fn check_straight_through<E: ShrinkElement + core::fmt::Debug>() {
+        let lambd: Vec<E> = [0.5, 0.0, -1.0, f64::NAN, 1.25, 7.0]
+            .iter()
+            .map(|&l| E::from_f64(l))
+            .collect();
+        let features = lambd.len();
+        for [outer, inner] in [[45, 1], [3, 300], [1, 1], [44_000, 1]] {
+            let n = outer * features * inner;
+            let value = |k: usize, salt: usize| {
+                let r = (k * 7919 + salt) % 1009;
+                E::from_f64(match r {
+                    0 => f64::NAN,
+                    1 => f64::INFINITY,
+                    2 => -0.0,
+                    3 => 0.0,
+                    _ => (r as f64 - 504.0) / 126.0,
+                })
+            };
+            let input: Vec<E> = (0..n).map(|k| value(k, 0)).collect();
+            // Non-finite gradients only in the small layouts, so the large one checks finite
+            // sums across the split.
+            let grad: Vec<E> = (0..n)
+                .map(|k| match value(k, 503) {
+                    g if n > 1 << 16 && !g.to_f64().is_finite() => E::from_f64(1.5),
+                    g => g,
+                })
+                .collect();
+            let (mut want, mut magnitude) = (vec![0.0f64; features], vec![0.0f64; features]);
+            let mut want_grad = grad.clone();
+            for k in 0..n {
+                let f = k / inner % features;
+                let (x, l) = (input[k].to_f64(), lambd[f].to_f64());
+                let kept = l.is_nan() || l < 0.0 || x.is_nan() || x.abs() > l;
+                if kept {
+                    let term = -sign(x) * grad[k].to_f64();
+                    want[f] += term;
+                    magnitude[f] += term.abs();
+                } else {
+                    want_grad[k] = E::from_f64(0.0);
+                }
+            }
+            let mut got_grad = grad.clone();
+            let layout = FeatureLayout {
+                outer,
+                features,
+                inner,
+            };
+            let got = learned_backward_in_place(
+                &input,
+                &mut got_grad,
+                &lambd,
+                layout,
+                ThresholdEstimator::StraightThrough,
+            );
+            let case = format!("{} × {features} × {inner}", outer);
+            for (k, (g, w)) in got_grad.iter().zip(&want_grad).enumerate() {
+                assert!(
+                    g.to_bits() == w.to_bits(),
+                    "{case}, element {k}: {g:?} vs {w:?}"
+                );
+            }
+            // Eight terms per partial sum in f32 (or all of them in f64, where the reference errs
+            // as much), then one rounding to f64.
+            let unit = if E::DTYPE == burn::tensor::DType::F64 {
+                1e-13
+            } else {
+                1e-6
+            };
+            for f in 0..features {
+                let (g, w) = (got[f], want[f]);
+                let close = if w.is_finite() {
+                    (g - w).abs() <= unit * magnitude[f]
+                } else {
+                    g.to_bits() == w.to_bits() || g.is_nan() && w.is_nan()
+                };
+                assert!(close, "{case}, feature {f}: {g} vs {w}");
+            }
+            assert!(
+                got.iter().any(|s| s.is_finite() && *s != 0.0),
+                "{case}: some sums must be finite and nonzero"
+            );
+        }
+    }
+
+    #[test]
+    fn straight_through_matches_the_elementwise_rule_in_every_dtype() {
+        check_straight_through::<f32>();
+        check_straight_through::<f64>();
+        check_straight_through::<half::f16>();
+        check_straight_through::<half::bf16>();
     }
 
     /// ±0 inside a window (λ < ε/2) meets a NaN and an infinite gradient: NaN, like the
