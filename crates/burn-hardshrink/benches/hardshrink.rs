@@ -272,7 +272,7 @@ fn learned(c: &mut Criterion) {
 /// the calling thread. Warm here; [`cold_learned`] repeats it with the pool asleep.
 fn learned_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("learned_threads");
-    for n in [1 << 16, 1 << 18, 1 << 20, 1 << 22] {
+    for n in LEARNED_SIZES {
         let x = input(n).try_to_vec::<f32>().unwrap();
         let g = input(n).try_to_vec::<f32>().unwrap();
         group.throughput(Throughput::Elements(n as u64));
@@ -287,6 +287,8 @@ fn learned_threads(c: &mut Criterion) {
         cold_learned();
     }
 }
+
+const LEARNED_SIZES: [usize; 4] = [1 << 16, 1 << 18, 1 << 20, 1 << 22];
 
 /// A backward over `(x, g)` that hands the gradient back for dropping outside the clock.
 type LearnedContender = fn(&[f32], Vec<f32>) -> (Vec<f32>, Vec<f64>);
@@ -325,7 +327,7 @@ fn learned_contenders() -> [(&'static str, LearnedContender); 3] {
 /// each contender, alternating, gradients copied and freed outside the clock; medians printed.
 fn cold_learned() {
     println!("learned_threads, cold pool (median of 40 calls after 20 ms idle):");
-    for n in [1 << 16, 1 << 18, 1 << 20, 1 << 22] {
+    for n in LEARNED_SIZES {
         let x = input(n).try_to_vec::<f32>().unwrap();
         let g = input(n).try_to_vec::<f32>().unwrap();
         let contenders = learned_contenders();

@@ -216,7 +216,7 @@ pub fn learned_backward_in_place<E: ShrinkElement>(
                     &limits,
                     &lambd64,
                     #[inline(always)]
-                    |x: f64, g: f64, l: f64, _| {
+                    |x: f64, g: f64, l: f64| {
                         if (x.abs() - l).abs() < half_width {
                             -sign(x) * (l / bandwidth) * g
                         } else {
@@ -343,22 +343,31 @@ const PARTIAL_TERMS: usize = 8;
 /// Partial sums per run in the straight-through reduction: one AVX-512 register of f32.
 const PARTIAL_LANES: usize = 16;
 
-/// The straight-through estimator's term for one element: `-sign(x)·g` where the forward kept
-/// `x`, `0` elsewhere (sign 0 for ±0 and NaN, so a kept NaN passes a non-finite gradient on as
-/// NaN). Exact in the partial type; selects only, so a row of them vectorises.
+/// One element of the straight-through backward: masks its gradient in place (as [`step`])
+/// and adds its term to `sum`: `-sign(x)·g` where the forward kept `x`, `0` elsewhere (sign 0
+/// for ±0 and NaN, so a kept NaN passes a non-finite gradient on as NaN). Exact in the partial
+/// type; selects only, so a row of them vectorises.
 #[inline(always)]
-fn straight_through_term<E: ShrinkElement>(x: E::Lane, g: E::Lane, kept: bool) -> E::Partial {
+fn straight_through_step<E: ShrinkElement>(
+    sum: &mut E::Partial,
+    g: &mut E::Lane,
+    x: E::Lane,
+    limit: E::Lane,
+    zero: E::Lane,
+) {
     use super::element::PartialSum;
-    let (x, g) = (E::from_bits(x).to_partial(), E::from_bits(g).to_partial());
-    let (zero, one) = (E::Partial::ZERO, E::Partial::ONE);
-    let unit = if x > zero {
+    let kept = x.magnitude_above(limit);
+    let (xp, gp) = (E::from_bits(x).to_partial(), E::from_bits(*g).to_partial());
+    let (none, one) = (E::Partial::ZERO, E::Partial::ONE);
+    let unit = if xp > none {
         one
-    } else if x < zero {
+    } else if xp < none {
         -one
     } else {
-        zero
+        none
     };
-    if kept { -unit * g } else { zero }
+    *sum = *sum + if kept { -unit * gp } else { none };
+    *g = g.and(E::Lane::mask(kept)).or(zero);
 }
 
 /// The straight-through backward: masks the gradient in place and sums `-sign(x)·g` over the
@@ -371,25 +380,23 @@ fn reduce_straight_through<E: ShrinkElement>(
     limits: &[E::Lane],
 ) -> Vec<f64> {
     use super::element::PartialSum;
-    let row = layout.row();
-    reduce_by_chunk::<E>(
-        input,
-        grad,
-        layout,
-        #[inline(always)]
-        |grad, input, total, zero| {
-            if layout.inner == 1 {
-                // A threshold per element of the row: one partial sum per feature, carried
-                // down a block of rows.
+    if layout.inner == 1 {
+        // A threshold per element of the row: one partial sum per feature, carried down a
+        // block of rows.
+        let row = layout.row();
+        return reduce_by_chunk::<E>(
+            input,
+            grad,
+            layout,
+            #[inline(always)]
+            |grad, input, total, zero| {
                 let mut partial = vec![E::Partial::ZERO; layout.features];
                 let block = row * PARTIAL_TERMS;
                 for (gblock, xblock) in grad.chunks_mut(block).zip(input.chunks(block)) {
                     for (grow, xrow) in gblock.chunks_mut(row).zip(xblock.chunks(row)) {
                         let features = partial.iter_mut().zip(limits);
                         for ((g, &x), (sum, &limit)) in grow.iter_mut().zip(xrow).zip(features) {
-                            let kept = x.magnitude_above(limit);
-                            *sum = *sum + straight_through_term::<E>(x, *g, kept);
-                            *g = g.and(E::Lane::mask(kept)).or(zero);
+                            straight_through_step::<E>(sum, g, x, limit, zero);
                         }
                     }
                     for (t, sum) in total.iter_mut().zip(&mut partial) {
@@ -397,104 +404,79 @@ fn reduce_straight_through<E: ShrinkElement>(
                         *sum = E::Partial::ZERO;
                     }
                 }
-                return;
-            }
-            for (grow, xrow) in grad.chunks_mut(row).zip(input.chunks(row)) {
-                for_each_run(
-                    layout.inner,
-                    grow,
-                    xrow,
-                    total,
-                    #[inline(always)]
-                    |f, grun, xrun| {
-                        let limit = limits[f];
-                        let mut run_sum = 0.0;
-                        let block = PARTIAL_LANES * PARTIAL_TERMS;
-                        for (gs, xs) in grun.chunks_mut(block).zip(xrun.chunks(block)) {
-                            // Independent lanes: the adds do not wait on each other.
-                            let mut lanes = [E::Partial::ZERO; PARTIAL_LANES];
-                            let mut gl = gs.chunks_exact_mut(PARTIAL_LANES);
-                            let mut xl = xs.chunks_exact(PARTIAL_LANES);
-                            for (gv, xv) in (&mut gl).zip(&mut xl) {
-                                for ((sum, g), &x) in lanes.iter_mut().zip(gv).zip(xv) {
-                                    let kept = x.magnitude_above(limit);
-                                    *sum = *sum + straight_through_term::<E>(x, *g, kept);
-                                    *g = g.and(E::Lane::mask(kept)).or(zero);
-                                }
-                            }
-                            let rest = gl.into_remainder().iter_mut().zip(xl.remainder());
-                            for (g, &x) in rest {
-                                let kept = x.magnitude_above(limit);
-                                lanes[0] = lanes[0] + straight_through_term::<E>(x, *g, kept);
-                                *g = g.and(E::Lane::mask(kept)).or(zero);
-                            }
-                            run_sum += lanes.iter().map(|s| s.to_f64()).sum::<f64>();
-                        }
-                        run_sum
-                    },
-                );
-            }
-        },
-    )
-}
-
-/// Masks the gradient in place and sums `contribution(x, grad, λ, kept)` per feature in f64.
-fn reduce_rows<E: ShrinkElement>(
-    layout: FeatureLayout,
-    input: &[E::Lane],
-    grad: &mut [E::Lane],
-    limits: &[E::Lane],
-    lambd: &[f64],
-    contribution: impl Fn(f64, f64, f64, bool) -> f64 + Sync,
-) -> Vec<f64> {
+            },
+        );
+    }
     reduce_by_row::<E>(
         layout,
         input,
         grad,
         #[inline(always)]
-        |grow, xrow, partial, zero| {
-            if layout.inner == 1 {
-                // Thresholds along the row (a bias-like layout): each element has its own
-                // feature, so the sums are independent already.
-                let features = partial.iter_mut().zip(limits).zip(lambd);
-                for ((g, &x), ((sum, &limit), &l)) in grow.iter_mut().zip(xrow).zip(features) {
-                    *sum += step::<E>(g, x, limit, l, zero, &contribution);
-                }
-                return;
-            }
+        |grow, xrow, total, zero| {
             for_each_run(
                 layout.inner,
                 grow,
                 xrow,
-                partial,
+                total,
                 #[inline(always)]
                 |f, grun, xrun| {
-                    let (limit, l) = (limits[f], lambd[f]);
-                    // Eight independent sums: the adds do not wait on each other, so the loop
-                    // vectorises instead of running one dependent add per element.
-                    let mut sums = [0.0f64; LANES];
-                    let mut grun = grun.chunks_exact_mut(LANES);
-                    let mut xrun = xrun.chunks_exact(LANES);
-                    for (gs, xs) in (&mut grun).zip(&mut xrun) {
-                        for ((sum, g), &x) in sums.iter_mut().zip(gs.iter_mut()).zip(xs) {
-                            *sum += step::<E>(g, x, limit, l, zero, &contribution);
+                    let limit = limits[f];
+                    let mut run_sum = 0.0;
+                    let block = PARTIAL_LANES * PARTIAL_TERMS;
+                    for (gs, xs) in grun.chunks_mut(block).zip(xrun.chunks(block)) {
+                        // Independent lanes: the adds do not wait on each other.
+                        let mut lanes = [E::Partial::ZERO; PARTIAL_LANES];
+                        let mut gl = gs.chunks_exact_mut(PARTIAL_LANES);
+                        let mut xl = xs.chunks_exact(PARTIAL_LANES);
+                        for (gv, xv) in (&mut gl).zip(&mut xl) {
+                            for ((sum, g), &x) in lanes.iter_mut().zip(gv).zip(xv) {
+                                straight_through_step::<E>(sum, g, x, limit, zero);
+                            }
                         }
+                        let rest = gl.into_remainder().iter_mut().zip(xl.remainder());
+                        for (g, &x) in rest {
+                            straight_through_step::<E>(&mut lanes[0], g, x, limit, zero);
+                        }
+                        run_sum += lanes.iter().map(|s| s.to_f64()).sum::<f64>();
                     }
-                    let mut sum = 0.0;
-                    for (g, &x) in grun.into_remainder().iter_mut().zip(xrun.remainder()) {
-                        sum += step::<E>(g, x, limit, l, zero, &contribution);
-                    }
-                    sum + sums.iter().sum::<f64>()
+                    run_sum
                 },
             )
         },
     )
 }
 
-/// The walk every threshold-gradient reduction shares: chunk by chunk (across cores above the
-/// parallel threshold, summed in chunk order) and row by row, handing each `features × inner`
-/// row of the gradient and the input to `row_body` with the chunk's per-feature sums and an
-/// [`opaque_zero`] to OR into the masked gradient. No index arithmetic per element.
+/// Masks the gradient in place and sums `contribution(x, grad, λ)` per feature in f64, for
+/// thresholds along the row (`inner == 1`, a bias-like layout): each element has its own
+/// feature, so the sums are independent already.
+fn reduce_rows<E: ShrinkElement>(
+    layout: FeatureLayout,
+    input: &[E::Lane],
+    grad: &mut [E::Lane],
+    limits: &[E::Lane],
+    lambd: &[f64],
+    contribution: impl Fn(f64, f64, f64) -> f64 + Sync,
+) -> Vec<f64> {
+    debug_assert_eq!(layout.inner, 1);
+    reduce_by_row::<E>(
+        layout,
+        input,
+        grad,
+        #[inline(always)]
+        |grow, xrow, partial, zero| {
+            let features = partial.iter_mut().zip(limits).zip(lambd);
+            for ((g, &x), ((sum, &limit), &l)) in grow.iter_mut().zip(xrow).zip(features) {
+                *sum += step::<E>(g, x, limit, l, zero, &contribution);
+            }
+        },
+    )
+}
+
+/// [`reduce_by_chunk`] row by row: each `features × inner` row of the gradient and the input
+/// goes to `row_body` with the chunk's per-feature sums and an [`opaque_zero`] to OR into the
+/// masked gradient. No index arithmetic per element. Every threshold-gradient reduction walks
+/// this way except the straight-through one along rows, which carries its partial sums down
+/// blocks of rows.
 fn reduce_by_row<E: ShrinkElement>(
     layout: FeatureLayout,
     input: &[E::Lane],
@@ -564,15 +546,10 @@ fn step<E: ShrinkElement>(
     limit: E::Lane,
     lambd: f64,
     zero: E::Lane,
-    contribution: &impl Fn(f64, f64, f64, bool) -> f64,
+    contribution: &impl Fn(f64, f64, f64) -> f64,
 ) -> f64 {
     let kept = x.magnitude_above(limit);
-    let value = contribution(
-        E::from_bits(x).to_f64(),
-        E::from_bits(*g).to_f64(),
-        lambd,
-        kept,
-    );
+    let value = contribution(E::from_bits(x).to_f64(), E::from_bits(*g).to_f64(), lambd);
     *g = g.and(E::Lane::mask(kept)).or(zero);
     value
 }
@@ -730,7 +707,7 @@ mod tests {
                 layout,
                 ThresholdEstimator::StraightThrough,
             );
-            let case = format!("{} × {features} × {inner}", outer);
+            let case = format!("{outer} × {features} × {inner}");
             for (k, (g, w)) in got_grad.iter().zip(&want_grad).enumerate() {
                 assert!(
                     g.to_bits() == w.to_bits(),
