@@ -69,9 +69,20 @@ impl SoftThreshold {
     pub fn forward(&self, u: Tensor<2>) -> Tensor<2> {
         let lambd = self.lambd();
         let kept = learned_hardshrink(u, lambd.clone(), None, ThresholdEstimator::StraightThrough);
-        let shift = kept.clone().detach().sign() * lambd.detach().unsqueeze::<2>();
-        kept - shift
+        // Off the graph: the shift pays no autodiff dispatch (Burn's autodiff clamp is two mask
+        // passes) and enters the subtraction as a constant.
+        kept.clone() - sign_times(kept.without_autodiff(), lambd.without_autodiff())
     }
+}
+
+/// 2⁻¹⁰⁰, below any threshold a network learns (they start at 1e-6 or more).
+const TINY: f64 = 1.0 / (1u128 << 100) as f64;
+
+/// `sign(kept)·λ` for a Hardshrink output (every entry 0 or beyond ±λ), as
+/// `clamp(kept, ±2⁻¹⁰⁰)·(λ·2¹⁰⁰)`: the same numbers for any λ ≥ 2⁻¹⁰⁰, and half the time of
+/// `sign` on Flex, which calls libm's `copysignf` per element.
+fn sign_times(kept: Tensor<2>, lambd: Tensor<1>) -> Tensor<2> {
+    kept.clamp(-TINY, TINY) * (lambd / TINY).unsqueeze::<2>()
 }
 
 /// The shrinkage of one layer.
@@ -534,6 +545,8 @@ mod tests {
             lambd,
             2.5,
             1.5,
+            1e30,
+            -3e38,
         ];
         let device = Device::flex().autodiff();
         let u = Tensor::<1>::from_floats(values, &device)
@@ -543,10 +556,7 @@ mod tests {
         let got = y.clone().into_data().try_to_vec::<f32>().unwrap();
         for (v, g) in values.iter().zip(&got) {
             let expected = v.signum() * (v.abs() - lambd).max(0.0);
-            assert!(
-                (g - expected).abs() < 1e-6,
-                "soft({v}) = {g}, expected {expected}"
-            );
+            assert_eq!(*g, expected, "soft({v})");
         }
         // d/du = 1 outside the band, 0 inside; d/dλ = −sign(u) outside.
         let grads = y.sum().backward();
@@ -556,7 +566,7 @@ mod tests {
             .to_data()
             .try_to_vec::<f32>()
             .unwrap();
-        assert_eq!(du, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(du, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
         let dtheta = soft
             .raw_lambd
             .grad(&grads)
@@ -564,7 +574,7 @@ mod tests {
             .to_data()
             .try_to_vec::<f32>()
             .unwrap()[0];
-        // Three values outside the band, Σ sign = 1, so dy/dλ sums to −1; λ = softplus(θ) and
+        // Five values outside the band, Σ sign = 1, so dy/dλ sums to −1; λ = softplus(θ) and
         // dλ/dθ = sigmoid(θ) = 1 − e^(−λ).
         let expected = -(1.0 - (-lambd).exp());
         assert!((dtheta - expected).abs() < 1e-6, "{dtheta} vs {expected}");
