@@ -268,7 +268,7 @@ fn learned(c: &mut Criterion) {
 
 /// The learned backward's kernel alone (straight-through, features on the last axis:
 /// `rows × 1024`) against the fixed op's backward kernel over the same gradient: as the kernel
-/// runs it (split across rayon's pool from 256K elements) and in blocks of 128 rows on
+/// runs it (split across rayon's pool from 512K elements) and in blocks of 128 rows on
 /// the calling thread. Warm here; [`cold_learned`] repeats it with the pool asleep.
 fn learned_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("learned_threads");
@@ -288,7 +288,7 @@ fn learned_threads(c: &mut Criterion) {
     }
 }
 
-const LEARNED_SIZES: [usize; 4] = [1 << 16, 1 << 18, 1 << 20, 1 << 22];
+const LEARNED_SIZES: [usize; 5] = [1 << 16, 1 << 18, 1 << 19, 1 << 20, 1 << 22];
 
 /// A backward over `(x, g)` that hands the gradient back for dropping outside the clock.
 type LearnedContender = fn(&[f32], Vec<f32>) -> (Vec<f32>, Vec<f64>);

@@ -8,7 +8,8 @@
 use super::buffer::filled;
 use super::element::{BitLane, ShrinkElement};
 use super::slice::{
-    PARALLEL_CHUNK, bits, bits_mut, for_chunks_of, for_chunks_summing, opaque_zero, shrink,
+    PARALLEL_CHUNK, REDUCTION_PARALLEL_THRESHOLD, STRAIGHT_THROUGH_PARALLEL_THRESHOLD, bits,
+    bits_mut, for_chunks_of, for_chunks_summing, opaque_zero, shrink,
 };
 use crate::ThresholdEstimator;
 use std::mem::MaybeUninit;
@@ -289,6 +290,7 @@ fn reduce_windows<E: ShrinkElement>(
         layout,
         input,
         grad,
+        REDUCTION_PARALLEL_THRESHOLD,
         #[inline(always)]
         |grow, xrow, partial, zero| {
             for_each_run(
@@ -388,6 +390,7 @@ fn reduce_straight_through<E: ShrinkElement>(
             input,
             grad,
             layout,
+            STRAIGHT_THROUGH_PARALLEL_THRESHOLD,
             #[inline(always)]
             |grad, input, total, zero| {
                 let mut partial = vec![E::Partial::ZERO; layout.features];
@@ -411,6 +414,7 @@ fn reduce_straight_through<E: ShrinkElement>(
         layout,
         input,
         grad,
+        STRAIGHT_THROUGH_PARALLEL_THRESHOLD,
         #[inline(always)]
         |grow, xrow, total, zero| {
             for_each_run(
@@ -462,6 +466,7 @@ fn reduce_rows<E: ShrinkElement>(
         layout,
         input,
         grad,
+        REDUCTION_PARALLEL_THRESHOLD,
         #[inline(always)]
         |grow, xrow, partial, zero| {
             let features = partial.iter_mut().zip(limits).zip(lambd);
@@ -481,6 +486,7 @@ fn reduce_by_row<E: ShrinkElement>(
     layout: FeatureLayout,
     input: &[E::Lane],
     grad: &mut [E::Lane],
+    split_from: usize,
     row_body: impl Fn(&mut [E::Lane], &[E::Lane], &mut [f64], E::Lane) + Sync,
 ) -> Vec<f64> {
     let row = layout.row();
@@ -488,6 +494,7 @@ fn reduce_by_row<E: ShrinkElement>(
         input,
         grad,
         layout,
+        split_from,
         #[inline(always)]
         |grad, input, partial, zero| {
             for (grow, xrow) in grad.chunks_mut(row).zip(input.chunks(row)) {
@@ -504,12 +511,14 @@ fn reduce_by_chunk<E: ShrinkElement>(
     input: &[E::Lane],
     grad: &mut [E::Lane],
     layout: FeatureLayout,
+    split_from: usize,
     body: impl Fn(&mut [E::Lane], &[E::Lane], &mut [f64], E::Lane) + Sync,
 ) -> Vec<f64> {
     for_chunks_summing(
         grad,
         layout.chunk(),
         layout.features,
+        split_from,
         #[inline(always)]
         |offset, grad, partial| {
             let input = &input[offset..offset + grad.len()];
@@ -659,7 +668,9 @@ mod tests {
             .map(|&l| E::from_f64(l))
             .collect();
         let features = lambd.len();
-        for [outer, inner] in [[45, 1], [3, 300], [1, 1], [44_000, 1]] {
+        // The last just past the split: an odd number of rows, not a multiple of eight.
+        let split = STRAIGHT_THROUGH_PARALLEL_THRESHOLD / features + 333;
+        for [outer, inner] in [[45, 1], [3, 300], [1, 1], [split, 1]] {
             let n = outer * features * inner;
             let value = |k: usize, salt: usize| {
                 let r = (k * 7919 + salt) % 1009;

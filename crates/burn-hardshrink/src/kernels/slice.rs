@@ -39,10 +39,16 @@ impl<B: BitLane> Band<B> {
 /// 52 µs warm against 71 µs but 390 µs cold against 250 µs: they keep this threshold too.
 pub const PARALLEL_THRESHOLD: usize = 1 << 22;
 
-/// The same for the learned backward, whose f64 reduction is compute-bound: kept at the
-/// quarter-million elements where two cores paid before (not re-measured with AVX2).
-#[cfg(feature = "parallel")]
+/// The same for the learned backward's kernel-estimator reduction, whose f64 sums are
+/// compute-bound: kept at the quarter-million elements where two cores paid before (not
+/// re-measured with AVX2).
 pub(crate) const REDUCTION_PARALLEL_THRESHOLD: usize = 1 << 18;
+
+/// The same for the straight-through reduction, which sums in f32 first and so pays for a
+/// split later: on 2 AVX-512 cores (`learned_threads`, BENCHMARKS.md) one thread beat the
+/// split at 256K warm and cold (107-122 against 139-148 µs warm), tied it at 512K warm
+/// (250-277 against 259-294 µs) and lost there cold (536-618 against 485-518 µs).
+pub(crate) const STRAIGHT_THROUGH_PARALLEL_THRESHOLD: usize = 1 << 19;
 
 /// Elements per parallel task: large enough to amortise scheduling, small enough to balance.
 pub(crate) const PARALLEL_CHUNK: usize = 1 << 15;
@@ -126,17 +132,18 @@ pub(crate) fn for_chunks_of<D: Send>(
     )
 }
 
-/// Runs `body(offset, chunk, partial)` over chunks of `dst`, in parallel above the threshold and
-/// at the active SIMD level, and returns the element-wise sum of the `width`-long partial sums
-/// the calls produced.
+/// Runs `body(offset, chunk, partial)` over chunks of `dst`, in parallel from `split_from`
+/// elements and at the active SIMD level, and returns the element-wise sum of the
+/// `width`-long partial sums the calls produced.
 pub(crate) fn for_chunks_summing<D: Send>(
     dst: &mut [D],
     chunk: usize,
     width: usize,
+    split_from: usize,
     body: impl Fn(usize, &mut [D], &mut [f64]) + Sync,
 ) -> Vec<f64> {
     #[cfg(feature = "parallel")]
-    if dst.len() >= REDUCTION_PARALLEL_THRESHOLD && dst.len() > chunk {
+    if dst.len() >= split_from && dst.len() > chunk {
         use rayon::prelude::*;
         return dst
             .par_chunks_mut(chunk)
@@ -158,7 +165,7 @@ pub(crate) fn for_chunks_summing<D: Send>(
             });
     }
     #[cfg(not(feature = "parallel"))]
-    let _ = chunk;
+    let _ = (chunk, split_from);
     let mut total = vec![0.0; width];
     dispatch(
         #[inline(always)]
