@@ -75,7 +75,8 @@ impl SoftThreshold {
     }
 }
 
-/// 2⁻¹⁰⁰, below any threshold a network learns (they start at 1e-6 or more).
+/// 2⁻¹⁰⁰, far below the thresholds the networks use (they start at 1e-6 or more; a learned
+/// one would have to shrink by 24 orders of magnitude to reach it).
 const TINY: f64 = 1.0 / (1u128 << 100) as f64;
 
 /// `sign(kept)·λ` for a Hardshrink output (every entry 0 or beyond ±λ), as
