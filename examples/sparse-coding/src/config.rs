@@ -227,6 +227,12 @@ impl RunConfig {
         serde_json::to_string_pretty(self).expect("a config always serialises")
     }
 
+    /// Trains on `device` alone (replacing `devices` too).
+    pub fn train_on(&mut self, device: DeviceName) {
+        self.device = device;
+        self.devices.clear();
+    }
+
     /// The devices training runs on: `devices`, or `device` alone.
     pub fn training_devices(&self) -> Vec<DeviceName> {
         if self.devices.is_empty() {

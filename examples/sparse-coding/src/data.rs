@@ -33,8 +33,8 @@ pub struct SparseBatch {
 /// `iter` walks the next epoch of steps: the loader counts the epochs it has served, starting
 /// from the epoch it was built at (a resumed run builds it at its checkpoint). On several
 /// devices, [`slice`](DataLoader::slice) hands each one the same rows of every step's batch: an
-/// epoch's items are numbered row by row (item `i` is row `i / epoch_steps` of step
-/// `i % epoch_steps`), so a contiguous range of items is a range of rows.
+/// epoch's items are numbered row by row (item `i` is row `i / e` of step `i % e`, with `e` the
+/// steps of a full epoch), so a contiguous range of items is a range of rows.
 #[derive(Clone)]
 pub struct StepLoader {
     problem: Arc<Problem>,
@@ -82,12 +82,13 @@ impl StepLoader {
         }
     }
 
-    /// The samples of global step `step`, rows `rows` (a pure function of the seed and both).
-    pub fn samples(&self, step: usize) -> Samples {
-        draw(&self.problem, self.seed, self.batch, &self.rows, step)
+    /// Items per row of the batch: the steps of a full epoch (all of a launch shorter than one).
+    fn row_items(&self) -> usize {
+        self.epoch_steps.min(self.steps)
     }
 }
 
+/// The samples of global step `step`, rows `rows` (a pure function of the seed and both).
 fn draw(problem: &Problem, seed: u64, batch: usize, rows: &Range<usize>, step: usize) -> Samples {
     let first = (step * batch + rows.start) as u64;
     problem.sample(seed, Stream::Train, first, rows.len())
@@ -176,7 +177,7 @@ impl DataLoader<SparseBatch> for StepLoader {
     }
 
     fn num_items(&self) -> usize {
-        self.epoch_steps.min(self.steps) * self.rows.len()
+        self.row_items() * self.rows.len()
     }
 
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {
@@ -190,14 +191,13 @@ impl DataLoader<SparseBatch> for StepLoader {
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<SparseBatch>> {
         // Items are numbered row by row: whole rows only (the config's checks make the batch a
         // multiple of the number of devices, so burn-train's even split cuts between rows).
+        let per_row = self.row_items();
         assert!(
-            start.is_multiple_of(self.epoch_steps) && end.is_multiple_of(self.epoch_steps),
+            start.is_multiple_of(per_row) && end.is_multiple_of(per_row),
             "a training loader splits between rows of the batch: items {start}..{end} with \
-             {} steps per epoch",
-            self.epoch_steps
+             {per_row} steps per epoch"
         );
-        let rows =
-            self.rows.start + start / self.epoch_steps..self.rows.start + end / self.epoch_steps;
+        let rows = self.rows.start + start / per_row..self.rows.start + end / per_row;
         Arc::new(Self {
             rows,
             next_epoch: Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst))),
@@ -284,17 +284,22 @@ mod tests {
     }
 
     #[test]
-    fn slices_split_every_step_by_rows() {
-        let whole = codes(loader(0).iter());
-        let full = loader(0);
-        let halves = [full.slice(0, 16), full.slice(16, 32)];
-        let parts: Vec<_> = halves.iter().map(|h| codes(h.iter())).collect();
-        let n = 128;
-        for (step, batch) in whole.iter().enumerate() {
-            let mut joined = parts[0][step].clone();
-            joined.extend_from_slice(&parts[1][step]);
-            assert_eq!(&joined, batch, "step {step}");
-            assert_eq!(parts[0][step].len(), 4 * n);
+    fn burn_train_splits_every_step_by_rows() {
+        let problem = Arc::new(Problem::new(&RunConfig::default()));
+        // 10 steps in epochs of 4, and a launch of 3 steps, shorter than one epoch.
+        for steps in [10, 3] {
+            let full = StepLoader::new(problem.clone(), 7, 8, 0, steps, 4, 0, &Device::flex());
+            let halves = burn::data::dataloader::split::split_dataloader(
+                Arc::new(full.clone()),
+                &[Device::flex(), Device::flex()],
+            );
+            let whole = codes(full.iter());
+            let parts: Vec<_> = halves.iter().map(|h| codes(h.iter())).collect();
+            assert_eq!(whole.len(), steps.min(4));
+            for (step, batch) in whole.iter().enumerate() {
+                assert_eq!(parts[0][step].len(), 4 * problem.n);
+                assert_eq!([&parts[0][step][..], &parts[1][step]].concat(), *batch);
+            }
         }
     }
 }

@@ -89,36 +89,17 @@ fn build_config(cli: &Cli) -> Result<RunConfig, Error> {
     if let Some(preset) = cli.preset {
         preset.apply(&mut config);
     }
-    if let Some(steps) = cli.steps {
-        config.steps = steps;
-    }
-    if let Some(layers) = cli.layers {
-        config.layers = layers;
-    }
-    if cli.snr.is_some() {
-        config.snr_db = cli.snr;
-    }
-    if let Some(seed) = cli.seed {
-        config.seed = seed;
-    }
-    if cli.fixed_thresholds {
-        config.fixed_thresholds = true;
-    }
-    if let Some(weights) = cli.weights {
-        config.weights = weights;
-    }
-    if let Some(training) = cli.training {
-        config.training = training;
-    }
-    if let Some(loss) = cli.loss {
-        config.loss = loss;
-    }
-    if let Some(estimator) = cli.estimator {
-        config.estimator = estimator;
-    }
+    config.steps = cli.steps.unwrap_or(config.steps);
+    config.layers = cli.layers.unwrap_or(config.layers);
+    config.snr_db = cli.snr.or(config.snr_db);
+    config.seed = cli.seed.unwrap_or(config.seed);
+    config.fixed_thresholds |= cli.fixed_thresholds;
+    config.weights = cli.weights.unwrap_or(config.weights);
+    config.training = cli.training.unwrap_or(config.training);
+    config.loss = cli.loss.unwrap_or(config.loss);
+    config.estimator = cli.estimator.unwrap_or(config.estimator);
     if let Some(device) = cli.device {
-        config.device = device;
-        config.devices.clear();
+        config.train_on(device);
     }
     if let Some(devices) = &cli.devices {
         config.devices = devices.clone();

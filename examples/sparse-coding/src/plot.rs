@@ -41,8 +41,6 @@ pub struct Chart {
     pub x_label: String,
     /// Beside the y axis.
     pub y_label: String,
-    /// Whether x counts something (layers, steps): its ticks print as integers.
-    pub integer_x: bool,
     /// The lines.
     pub series: Vec<Series>,
 }
@@ -111,21 +109,14 @@ where
         .y_label_area_size(64)
         .build_cartesian_2d(x_low..x_high, (y_low - pad)..(y_high + pad))
         .map_err(|e| e.to_string())?;
-    let integer_x = chart.integer_x;
-    let x_format = move |v: &f64| {
-        if integer_x {
-            format!("{:.0}", v)
-        } else {
-            format!("{v}")
-        }
-    };
-    let y_format = |v: &f64| format!("{v:.0}");
+    // Layers and steps are whole numbers, and dB ticks need no decimals.
+    let integer = |v: &f64| format!("{v:.0}");
     context
         .configure_mesh()
         .x_desc(chart.x_label.as_str())
         .y_desc(chart.y_label.as_str())
-        .x_label_formatter(&x_format)
-        .y_label_formatter(&y_format)
+        .x_label_formatter(&integer)
+        .y_label_formatter(&integer)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
         .max_light_lines(1)
@@ -246,7 +237,6 @@ mod tests {
             title: "Test NMSE per layer".into(),
             x_label: "layer".into(),
             y_label: "NMSE (dB)".into(),
-            integer_x: true,
             series: vec![Series {
                 name: "learned-iht".into(),
                 points: (1..=16).map(|k| (k as f64, -2.0 * k as f64)).collect(),

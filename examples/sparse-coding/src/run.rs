@@ -68,7 +68,12 @@ pub fn run(config: &RunConfig, out: &Path, options: &RunOptions) -> Result<Outco
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(Error::io(out))?;
+    std::fs::create_dir_all(out).map_err(|e| {
+        Error::Usage(format!(
+            "cannot create the run directory {} ({e}): pick another `--out`",
+            out.display()
+        ))
+    })?;
     write_atomic(&config_path, config.to_json().as_bytes()).map_err(Error::io(&config_path))?;
     execute(out, config, false, options)
 }
@@ -89,8 +94,7 @@ pub fn resume(
         .map_err(|e| Error::checkpoint(&path, format!("no run config ({e})")))?;
     let mut config = RunConfig::from_json(&text, &path)?;
     if let Some(device) = device {
-        config.device = device;
-        config.devices.clear();
+        config.train_on(device);
     }
     config.validate()?;
     execute(out, &config, true, options)
@@ -372,7 +376,6 @@ fn plot_run(out: &Path, config: &RunConfig, results: &Results) -> Result<(), Err
         title: "Test NMSE per layer".into(),
         x_label: "layer (iteration for the baselines)".into(),
         y_label: "NMSE (dB)".into(),
-        integer_x: true,
         series: results
             .methods()
             .iter()
@@ -443,14 +446,12 @@ fn plot_run(out: &Path, config: &RunConfig, results: &Results) -> Result<(), Err
         title: "Training loss (mean over runs of steps)".into(),
         x_label: "step".into(),
         y_label: "loss (dB)".into(),
-        integer_x: true,
         series: loss_series,
     };
     let validation = Chart {
         title: format!("Validation NMSE, {trained}"),
         x_label: "step".into(),
         y_label: "NMSE (dB)".into(),
-        integer_x: true,
         series: nmse_series,
     };
     plot::save(&[loss, validation], &out.join("training"), (800, 520))

@@ -457,9 +457,11 @@ fn damaged_checkpoints_are_passed_over_or_named() {
 
 #[test]
 fn two_cpu_devices_train_like_one() {
+    // Stage-wise: four launches of 30 steps, each shorter than an epoch.
     let config = RunConfig {
         steps: 120,
-        ..small()
+        checkpoint_every: 40,
+        ..small_stage_wise()
     };
     let dirs = [scratch("one-device"), scratch("two-devices")];
     let one = finished(run(&config, &dirs[0], &quiet()).unwrap());
@@ -596,6 +598,10 @@ fn command_line_errors_are_one_line_with_exit_code_2() {
             vec!["`momentum`", "--preset large"],
         ),
         (vec!["--resume", "/nonexistent/run"], vec!["no run config"]),
+        (
+            vec!["--out", config.as_str()],
+            vec!["cannot create the run directory", "--out"],
+        ),
     ] {
         let out = Command::new(binary)
             .args(&args)
