@@ -34,7 +34,8 @@ pub struct SparseBatch {
 /// from the epoch it was built at (a resumed run builds it at its checkpoint). On several
 /// devices, [`slice`](DataLoader::slice) hands each one the same rows of every step's batch: an
 /// epoch's items are numbered row by row (item `i` is row `i / e` of step `i % e`, with `e` the
-/// steps of a full epoch), so a contiguous range of items is a range of rows.
+/// steps of a full epoch, or all of a launch shorter than one), so a contiguous range of items is
+/// a range of rows.
 #[derive(Clone)]
 pub struct StepLoader {
     problem: Arc<Problem>,
