@@ -1,5 +1,5 @@
-//! burn-train's checkpoints, written so that a kill at any moment leaves every file whole or
-//! absent, and the choice of the checkpoint a resumed run starts from.
+//! The run's state beside burn-train's checkpoints, and the choice of the checkpoint a resumed
+//! run starts from: the newest whose every file reads back, since a kill can cut a file short.
 //!
 //! A training directory holds, for each kept epoch `e`:
 //!
@@ -15,7 +15,6 @@ use crate::model::Unfolded;
 use burn::module::Module;
 use burn::store::{ModuleRecord, RecordError};
 use burn::tensor::Bytes;
-use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -66,30 +65,6 @@ pub struct CheckpointState {
     pub wall_seconds: f64,
 }
 
-/// One of burn-train's checkpointers, writing `<dir>/<name>-<epoch>.bpk` atomically. The model's
-/// also writes the run's [`CheckpointState`].
-pub struct AtomicCheckpointer {
-    dir: PathBuf,
-    name: &'static str,
-    clock: Option<RunClock>,
-}
-
-impl AtomicCheckpointer {
-    /// The checkpointer of record `name` in `dir`, the one that records the run's state when
-    /// given its clock.
-    pub fn new(dir: &Path, name: &'static str, clock: Option<RunClock>) -> Self {
-        Self {
-            dir: dir.to_path_buf(),
-            name,
-            clock,
-        }
-    }
-
-    fn path(&self, epoch: usize) -> PathBuf {
-        record_path(&self.dir, self.name, epoch)
-    }
-}
-
 fn record_path(dir: &Path, name: &str, epoch: usize) -> PathBuf {
     dir.join(format!("{name}-{epoch}.bpk"))
 }
@@ -98,44 +73,22 @@ fn state_path(dir: &Path, epoch: usize) -> PathBuf {
     dir.join(format!("state-{epoch}.json"))
 }
 
-impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
-    fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
-        std::fs::create_dir_all(&self.dir).map_err(CheckpointerError::IOError)?;
-        let bytes = record
-            .checkpoint_into_bytes()
-            .map_err(CheckpointerError::Record)?;
-        write_atomic(&self.path(epoch), &bytes).map_err(CheckpointerError::IOError)?;
-        if let Some(clock) = &self.clock {
-            let state = CheckpointState {
-                epoch,
-                wall_seconds: clock.seconds(),
-            };
-            let json = serde_json::to_vec_pretty(&state).expect("a state serialises");
-            write_atomic(&state_path(&self.dir, epoch), &json)
-                .map_err(CheckpointerError::IOError)?;
-        }
-        Ok(())
-    }
+/// Writes the run's state beside the checkpoint of `state.epoch` in `dir` (burn-train writes
+/// the records); the error names the file.
+pub fn save_state(dir: &Path, state: CheckpointState) -> Result<(), (PathBuf, std::io::Error)> {
+    let path = state_path(dir, state.epoch);
+    let json = serde_json::to_vec_pretty(&state).expect("a state serialises");
+    std::fs::create_dir_all(dir)
+        .and_then(|()| write_atomic(&path, &json))
+        .map_err(|e| (path, e))
+}
 
-    fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
-        let mut paths = vec![self.path(epoch)];
-        if self.clock.is_some() {
-            paths.push(state_path(&self.dir, epoch));
-        }
-        for path in paths {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(CheckpointerError::IOError(e));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn restore(&self, epoch: usize) -> Result<R, CheckpointerError> {
-        let bytes = std::fs::read(self.path(epoch)).map_err(CheckpointerError::IOError)?;
-        R::checkpoint_from_bytes(Bytes::from_bytes_vec(bytes)).map_err(CheckpointerError::Record)
+/// Removes the run's state of a checkpoint burn-train deletes.
+pub fn delete_state(dir: &Path, epoch: usize) -> Result<(), (PathBuf, std::io::Error)> {
+    let path = state_path(dir, epoch);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err((path, e)),
+        _ => Ok(()),
     }
 }
 

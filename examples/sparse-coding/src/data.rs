@@ -83,57 +83,24 @@ impl StepLoader {
         }
     }
 
+    /// The samples of global step `step`, this loader's rows (a pure function of the seed and both).
+    fn draw(&self, step: usize) -> Samples {
+        let first = (step * self.batch + self.rows.start) as u64;
+        self.problem
+            .sample(self.seed, Stream::Train, first, self.rows.len())
+    }
+
     /// Items per row of the batch: the steps of a full epoch (all of a launch shorter than one).
     fn row_items(&self) -> usize {
         self.epoch_steps.min(self.steps)
     }
 }
 
-/// The samples of global step `step`, rows `rows` (a pure function of the seed and both).
-fn draw(problem: &Problem, seed: u64, batch: usize, rows: &Range<usize>, step: usize) -> Samples {
-    let first = (step * batch + rows.start) as u64;
-    problem.sample(seed, Stream::Train, first, rows.len())
-}
-
-/// Steps drawn ahead by a second thread while the device trains on the current one.
-const PREFETCH: usize = 4;
-
 struct StepIterator<'a> {
     loader: &'a StepLoader,
     /// Steps of this epoch, relative to the loader's step 0.
     steps: Range<usize>,
     next: usize,
-    drawn: std::sync::mpsc::Receiver<Samples>,
-}
-
-impl<'a> StepIterator<'a> {
-    fn new(loader: &'a StepLoader, steps: Range<usize>) -> Self {
-        let (sender, drawn) = std::sync::mpsc::sync_channel(PREFETCH);
-        let (problem, seed, batch, rows) = (
-            loader.problem.clone(),
-            loader.seed,
-            loader.batch,
-            loader.rows.clone(),
-        );
-        let global = loader.first_step + steps.start..loader.first_step + steps.end;
-        std::thread::spawn(move || {
-            for step in global {
-                // The receiver is gone when training stopped early; so is the need for batches.
-                if sender
-                    .send(draw(&problem, seed, batch, &rows, step))
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
-        Self {
-            loader,
-            next: steps.start,
-            steps,
-            drawn,
-        }
-    }
 }
 
 impl Iterator for StepIterator<'_> {
@@ -144,10 +111,7 @@ impl Iterator for StepIterator<'_> {
             return None;
         }
         let loader = self.loader;
-        let samples = self
-            .drawn
-            .recv()
-            .expect("the sampling thread draws every step of the epoch");
+        let samples = loader.draw(loader.first_step + self.next);
         self.next += 1;
         Some(Ok(SparseBatch {
             y: samples.measurements(&loader.device),
@@ -174,7 +138,11 @@ impl DataLoader<SparseBatch> for StepLoader {
         let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
         let start = (epoch * self.epoch_steps).min(self.steps);
         let end = (start + self.epoch_steps).min(self.steps);
-        Box::new(StepIterator::new(self, start..end))
+        Box::new(StepIterator {
+            loader: self,
+            steps: start..end,
+            next: start,
+        })
     }
 
     fn num_items(&self) -> usize {

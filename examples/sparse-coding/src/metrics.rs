@@ -176,7 +176,8 @@ pub struct MethodScores {
     /// A network's last threshold as trained, before it was set on the validation set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_last_threshold: Option<f64>,
-    /// A network's training time (all invocations of a resumed run), in seconds.
+    /// The run's wall time when the network was trained (all invocations of a resumed run), in
+    /// seconds: on the CPU both networks train at once, from the run's start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_seconds: Option<f64>,
 }

@@ -1,6 +1,6 @@
 //! A whole run: the learned IHT network and its learned soft-threshold twin (LISTA-CP), each
-//! trained through one burn-train launch per stage, then every method's scores on the test set,
-//! `results.json` and the plots.
+//! trained through one burn-train launch per stage (on the CPU both at once, a thread each), then
+//! every method's scores on the test set, `results.json` and the plots.
 //!
 //! ```text
 //! <run>/config.json                        the run's RunConfig
@@ -16,7 +16,7 @@
 //! ```
 
 use crate::baselines::{self, Method};
-use crate::checkpoint::{self, RunClock, write_atomic};
+use crate::checkpoint::{self, CheckpointState, RunClock, write_atomic};
 use crate::config::{RunConfig, Stage, Training};
 use crate::error::Error;
 use crate::metrics::{MethodScores, host};
@@ -24,21 +24,24 @@ use crate::model::{Shrinkage, Unfolded};
 use crate::plot::{self, Chart, Series};
 use crate::problem::{Operator, Problem, Samples, Stream};
 use crate::results::Results;
-use crate::training::{self, LaunchOptions, Trained};
+use crate::training::{self, LaunchOptions, Report, Trained};
 use burn::module::Module;
 use burn::tensor::Device;
 use burn::train::metric::NumericEntry;
-use burn::train::{ApplicationLoggerInstaller, FileApplicationLoggerInstaller};
+use burn::train::{ApplicationLoggerInstaller, FileApplicationLoggerInstaller, Interrupter};
 use burn_hardshrink::DeviceName;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// How to run, beyond the config.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Print only errors: no dashboard, no progress lines, no messages.
     pub quiet: bool,
-    /// Stop as a kill would once this many epochs are checkpointed (for testing resume).
+    /// Stop as a kill would once either network has this many epochs checkpointed (for testing
+    /// resume).
     pub stop_after_epochs: Option<usize>,
 }
 
@@ -117,6 +120,9 @@ fn launch_dir(config: &RunConfig, shrinkage: Shrinkage, stage: &Stage) -> String
     }
 }
 
+/// The two networks, in the order they take the dashboard and fill tables.
+const NETWORKS: [Shrinkage; 2] = [Shrinkage::Hard, Shrinkage::Soft];
+
 /// What every launch of a run shares.
 struct Invocation<'a> {
     out: &'a Path,
@@ -125,12 +131,29 @@ struct Invocation<'a> {
     problem: Arc<Problem>,
     validation: Arc<Samples>,
     devices: Vec<Device>,
-    /// Started at the first launch this invocation trains, from the run's wall time so far.
-    clock: Option<RunClock>,
-    /// The run's wall time at the end of the last finished launch.
-    last_wall: f64,
-    /// Epochs of finished launches, for [`RunOptions::stop_after_epochs`].
-    epochs_done: usize,
+    /// The run's wall time, across invocations.
+    clock: RunClock,
+    /// Stops the launch in progress: the dashboard's quit sets it, and so does a network whose
+    /// training stopped or failed, for the other.
+    interrupter: Interrupter,
+    /// Set once a network stopped or failed: the other starts no launch after it. (The
+    /// dashboard resets the interrupter when its launch ends.)
+    halted: AtomicBool,
+    /// The network whose launches show burn-train's dashboard, which takes the whole terminal:
+    /// learned IHT's, then the twin's once learned IHT is trained.
+    dashboard: AtomicUsize,
+}
+
+/// Where one network's training stands in the run directory.
+struct Position {
+    /// Launches finished.
+    finished: usize,
+    /// The network they trained.
+    model: Option<Unfolded>,
+    /// The next launch's newest readable checkpoint.
+    start: Option<CheckpointState>,
+    /// The run's wall time at the newest of these checkpoints.
+    wall: f64,
 }
 
 impl Invocation<'_> {
@@ -140,66 +163,132 @@ impl Invocation<'_> {
         }
     }
 
-    /// Trains one network through every launch of the plan (skipping those a resumed run
-    /// finished); `None` when training stopped early.
-    fn train_network(&mut self, shrinkage: Shrinkage) -> Result<Option<Unfolded>, Error> {
-        let device = self.devices[0].clone();
-        let fresh = || Unfolded::new(&self.problem, self.config, shrinkage, &device);
-        let mut model: Option<Unfolded> = None;
+    fn fresh(&self, shrinkage: Shrinkage) -> Unfolded {
+        Unfolded::new(&self.problem, self.config, shrinkage, &self.devices[0])
+    }
+
+    /// Finds where `shrinkage`'s training stands: the launches a resumed run skips, and the
+    /// checkpoint the next one starts from.
+    fn locate(&self, shrinkage: Shrinkage) -> Result<Position, Error> {
+        let mut position = Position {
+            finished: 0,
+            model: None,
+            start: None,
+            wall: 0.0,
+        };
         for stage in self.config.stages() {
             let name = launch_dir(self.config, shrinkage, &stage);
-            let dir = self.out.join(&name);
+            let checkpoints = self.out.join(&name).join("checkpoint");
             let epochs = self.config.epochs(stage.steps);
-            let checkpoints = dir.join("checkpoint");
-            let start = checkpoint::latest_readable(&checkpoints, |t| self.say(t))?;
-            if let Some(done) = start.filter(|state| state.epoch == epochs) {
-                model = Some(checkpoint::load_model(&checkpoints, epochs, fresh())?);
-                self.last_wall = done.wall_seconds;
-                self.epochs_done += epochs;
-                continue;
-            }
-            if let Some(state) = start {
+            let Some(state) = checkpoint::latest_readable(&checkpoints, |t| self.say(t))? else {
+                break;
+            };
+            position.wall = state.wall_seconds;
+            if state.epoch < epochs {
                 self.say(&format!(
                     "resuming {name} after epoch {} of {epochs}",
                     state.epoch
                 ));
+                position.start = Some(state);
+                break;
             }
-            let before = start.map_or(self.last_wall, |s| s.wall_seconds);
-            let clock = self
-                .clock
-                .get_or_insert_with(|| RunClock::new(before))
-                .clone();
+            let fresh = self.fresh(shrinkage);
+            position.model = Some(checkpoint::load_model(&checkpoints, epochs, fresh)?);
+            position.finished += 1;
+        }
+        Ok(position)
+    }
+
+    /// How network `index`'s next launch shows its progress.
+    fn report(&self, index: usize) -> Report {
+        if self.options.quiet {
+            Report::Silent
+        } else if !std::io::stdout().is_terminal() {
+            Report::Lines
+        } else if self.dashboard.load(Ordering::SeqCst) == index {
+            Report::Dashboard
+        } else {
+            Report::Silent
+        }
+    }
+
+    /// Trains network `index` from `position` through the rest of its launches: the network and
+    /// the run's wall time when it was done, or `None` when training stopped early.
+    fn train_network(
+        &self,
+        index: usize,
+        position: Position,
+    ) -> Result<Option<(Unfolded, f64)>, Error> {
+        let trained = self.train_launches(index, position);
+        match &trained {
+            // Not over the other network's dashboard; before this one's passes on.
+            Ok(Some((_, wall))) if self.report(index) != Report::Silent => self.say(&format!(
+                "{} trained ({wall:.1} s into the run)",
+                label(network_dir(NETWORKS[index]))
+            )),
+            Ok(Some(_)) => {}
+            _ => {
+                self.halted.store(true, Ordering::SeqCst);
+                self.interrupter.stop(None);
+            }
+        }
+        self.dashboard.fetch_max(index + 1, Ordering::SeqCst);
+        trained
+    }
+
+    fn train_launches(
+        &self,
+        index: usize,
+        position: Position,
+    ) -> Result<Option<(Unfolded, f64)>, Error> {
+        let shrinkage = NETWORKS[index];
+        let stages = self.config.stages();
+        let Position {
+            finished,
+            mut model,
+            mut start,
+            mut wall,
+        } = position;
+        for (done, stage) in stages.iter().enumerate().skip(finished) {
+            if self.halted.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            let name = launch_dir(self.config, shrinkage, stage);
+            let epochs_before: usize = stages[..done]
+                .iter()
+                .map(|s| self.config.epochs(s.steps))
+                .sum();
             let launch = LaunchOptions {
-                label: name,
-                quiet: self.options.quiet,
+                report: self.report(index),
                 stop_after_epochs: self
                     .options
                     .stop_after_epochs
-                    .and_then(|n| n.checked_sub(self.epochs_done))
-                    .filter(|&n| n < epochs),
+                    .and_then(|n| n.checked_sub(epochs_before))
+                    .filter(|&n| n < self.config.epochs(stage.steps)),
+                clock: self.clock.clone(),
+                interrupter: self.interrupter.clone(),
+                label: name.clone(),
             };
-            let base = model.take().unwrap_or_else(fresh);
+            let base = model.take().unwrap_or_else(|| self.fresh(shrinkage));
             match training::train(
                 self.config,
-                &stage,
+                stage,
                 base,
-                &dir,
+                &self.out.join(&name),
                 &self.problem,
                 &self.validation,
                 &self.devices,
-                start.map(|s| s.epoch),
-                &clock,
+                start.take().map(|s| s.epoch),
                 &launch,
             )? {
                 Trained::Finished(trained) => {
-                    self.last_wall = clock.seconds();
-                    self.epochs_done += epochs;
+                    wall = self.clock.seconds();
                     model = Some(trained);
                 }
                 Trained::Stopped => return Ok(None),
             }
         }
-        Ok(model)
+        Ok(model.map(|model| (model, wall)))
     }
 }
 
@@ -230,9 +319,10 @@ fn execute(
         problem: problem.clone(),
         validation: validation.clone(),
         devices,
-        clock: None,
-        last_wall: 0.0,
-        epochs_done: 0,
+        clock: RunClock::new(0.0),
+        interrupter: Interrupter::new(),
+        halted: AtomicBool::new(false),
+        dashboard: AtomicUsize::new(0),
     };
     invocation.say(&format!(
         "sparse coding: m = {}, n = {}, p = {}, {} layers, {} steps of {} on {} (L = {:.3}){}",
@@ -251,41 +341,63 @@ fn execute(
         problem.lipschitz,
         if resume { ", resumed" } else { "" }
     ));
-    let mut trained = Vec::new();
-    let mut seconds = Vec::new();
-    for shrinkage in [Shrinkage::Hard, Shrinkage::Soft] {
-        let start = invocation.last_wall;
-        let Some(model) = invocation.train_network(shrinkage)? else {
-            return Ok(Outcome::Stopped);
-        };
-        seconds.push(invocation.last_wall - start);
-        trained.push(model);
-    }
+    let [hard, soft] = [
+        invocation.locate(NETWORKS[0])?,
+        invocation.locate(NETWORKS[1])?,
+    ];
+    // The run's time so far: up to its newest checkpoint (what a kill lost after it is not
+    // counted).
+    invocation.clock = RunClock::new(hard.wall.max(soft.wall));
+    let invocation = &invocation;
+    // On the CPU the networks train at the same time, one thread each: a network's small
+    // steps keep one core busy. On a GPU one after the other: two threads driving one CubeCL
+    // device have deadlocked in its autotune (lavapipe).
+    let on_cpu = config.training_devices().iter().all(|device| {
+        matches!(
+            device,
+            DeviceName::Cpu | DeviceName::Flex | DeviceName::Ndarray
+        )
+    });
+    let (hard, soft) = if on_cpu {
+        std::thread::scope(|scope| {
+            let twin = scope.spawn(move || invocation.train_network(1, soft));
+            let hard = invocation.train_network(0, hard);
+            let soft = twin
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (hard, soft)
+        })
+    } else {
+        (
+            invocation.train_network(0, hard),
+            invocation.train_network(1, soft),
+        )
+    };
+    let (Some(hard), Some(soft)) = (hard?, soft?) else {
+        return Ok(Outcome::Stopped);
+    };
     // Calibrated once both are trained, so neither network's training time holds it.
     let plain = invocation.devices[0].clone();
     let operator = problem.operator(&plain);
-    let networks: Vec<_> = trained
+    let networks: Vec<_> = [hard, soft]
         .into_iter()
-        .map(|model| {
-            if config.calibrate_last_threshold {
+        .map(|(model, wall)| {
+            let (model, trained_last) = if config.calibrate_last_threshold {
                 model.calibrate_last_threshold(&validation, &operator)
             } else {
                 (model, None)
-            }
+            };
+            (model, trained_last, wall)
         })
         .collect();
-    let clock = invocation
-        .clock
-        .clone()
-        .unwrap_or_else(|| RunClock::new(invocation.last_wall));
 
     let plain = &plain;
     let test = problem.sample(config.test_seed, Stream::Test, 0, config.test_samples);
     let [learned_iht, lista_cp] = [0, 1].map(|i| {
-        let (model, trained_last) = &networks[i];
+        let (model, trained_last, wall) = &networks[i];
         let scores = score_network(model, &test, &operator, plain);
         MethodScores {
-            training_seconds: Some(seconds[i]),
+            training_seconds: Some(*wall),
             trained_last_threshold: *trained_last,
             ..scores
         }
@@ -314,7 +426,7 @@ fn execute(
         ista,
         fista,
         iht,
-        wall_seconds: clock.seconds(),
+        wall_seconds: invocation.clock.seconds(),
         steps: config.steps,
         device: config.training_devices()[0],
     };

@@ -1,7 +1,7 @@
 //! Training through burn-train: one `SupervisedTraining` launch with its loaders, metrics,
 //! checkpoints, renderer and device strategy.
 
-use crate::checkpoint::{AtomicCheckpointer, RunClock};
+use crate::checkpoint::{self, CheckpointState, RunClock};
 use crate::config::{RunConfig, Stage, Training, schedule};
 use crate::data::{StepLoader, validation_loader};
 use crate::error::Error;
@@ -24,26 +24,40 @@ use burn::train::renderer::{
     MetricsRendererTraining,
 };
 use burn::train::{
-    EarlyStoppingStrategy, ExecutionStrategy, Learner, LearningResult, MultiDeviceOptim,
-    SupervisedTraining,
+    EarlyStoppingStrategy, ExecutionStrategy, Interrupter, Learner, LearningResult,
+    MultiDeviceOptim, SupervisedTraining,
 };
-use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Samples per validation batch.
 const VALIDATION_BATCH: usize = 1000;
 
+/// How a launch shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// burn-train's dashboard, which takes the whole terminal.
+    Dashboard,
+    /// One line per finished epoch, for a file or pipe.
+    Lines,
+    /// Nothing.
+    Silent,
+}
+
 /// How a training launch reports and ends.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct LaunchOptions {
-    /// The dashboard's name for the launch.
+    /// The launch's name on the dashboard and in progress lines.
     pub label: String,
-    /// No dashboard and no progress lines.
-    pub quiet: bool,
+    /// Where its progress goes.
+    pub report: Report,
     /// Stop as a kill would once this many epochs are checkpointed: the next epoch trains,
     /// but its checkpoint is never written (for testing resume).
     pub stop_after_epochs: Option<usize>,
+    /// The run's wall time, written beside each checkpoint.
+    pub clock: RunClock,
+    /// Stops the launch: the dashboard's quit sets it, and so may other launches of the run.
+    pub interrupter: Interrupter,
 }
 
 /// How a launch ended.
@@ -66,7 +80,6 @@ pub fn train(
     validation: &Arc<Samples>,
     devices: &[Device],
     start_epoch: Option<usize>,
-    clock: &RunClock,
     options: &LaunchOptions,
 ) -> Result<Trained, Error> {
     let main = devices[0].clone();
@@ -92,11 +105,12 @@ pub fn train(
     let optimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let learner = Learner::new(model, optimizer, scheduler);
 
-    let checkpoints = dir.join("checkpoint");
     let epochs = config.epochs(stage.steps);
     let guard = EpochGuard {
         stop_after: options.stop_after_epochs,
-        diverged: Arc::default(),
+        checkpoints: dir.join("checkpoint"),
+        clock: options.clock.clone(),
+        state: Arc::default(),
     };
     let keep = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
@@ -113,12 +127,9 @@ pub fn train(
         .metric_valid_numeric(LossMetric::new())
         .metric_valid_numeric(NmseMetric::new())
         .metric_valid_numeric(SupportF1Metric::new())
-        .with_custom_checkpointers(
-            AtomicCheckpointer::new(&checkpoints, "model", Some(clock.clone())),
-            AtomicCheckpointer::new(&checkpoints, "optim", None),
-            AtomicCheckpointer::new(&checkpoints, "scheduler", None),
-        )
+        .with_default_checkpointers()
         .with_checkpointing_strategy(guard.around(keep))
+        .with_interrupter(options.interrupter.clone())
         .early_stopping(guard.clone())
         .num_epochs(epochs)
         .label(&options.label)
@@ -131,10 +142,10 @@ pub fn train(
         );
     }
     // No burn-train summary: it would print the module tree after each of up to 2 × 16
-    // launches; the run prints one table of every method at the end. On a terminal,
-    // burn-train's dashboard.
-    if options.quiet || !std::io::stdout().is_terminal() {
-        training = training.renderer(Box::new(LineRenderer::new(options.quiet)));
+    // launches; the run prints one table of every method at the end.
+    if options.report != Report::Dashboard {
+        let lines = options.report == Report::Lines;
+        training = training.renderer(Box::new(LineRenderer::new(lines)));
     }
     if let Some(epoch) = start_epoch {
         training = training.checkpoint(epoch);
@@ -143,26 +154,31 @@ pub fn train(
     let LearningResult {
         model,
         renderer,
-        interrupted,
         error,
+        ..
     } = training.launch(learner);
     // Closes the dashboard before anything else is printed.
     drop(renderer);
     if let Some(error) = error {
         return Err(Error::Training(error.to_string()));
     }
-    if let Some((epoch, loss)) = guard.diverged() {
+    let mut state = guard.state.lock().expect("not poisoned");
+    if let Some((epoch, loss)) = state.diverged {
         return Err(Error::Training(format!(
             "the loss diverged in epoch {epoch} (validation loss {loss}): start a new run with a \
              lower `learning_rate` (now {})",
             config.learning_rate
         )));
     }
-    let held = guard.stop_after.is_some_and(|last| last < epochs);
-    Ok(if interrupted.is_some() || held {
-        Trained::Stopped
-    } else {
+    if let Some((path, source)) = state.unwritten.take() {
+        return Err(Error::Io { path, source });
+    }
+    // Done only with the last epoch checkpointed. burn-train's `interrupted` cannot tell: its
+    // dashboard resets the interrupter as training ends, so a quit from it reads as a finish.
+    Ok(if state.checkpointed == Some(epochs) {
         Trained::Finished(model)
+    } else {
+        Trained::Stopped
     })
 }
 
@@ -186,25 +202,63 @@ fn learning_rates(
 
 /// Ends training after an epoch, with no checkpoint of it, when its validation loss is not
 /// finite (so a resume never starts from a diverged network) or when it is past `stop_after`
-/// (as a kill would, for testing resume).
+/// (as a kill would, for testing resume); writes the run's wall time beside each checkpoint.
 #[derive(Clone)]
 struct EpochGuard {
     stop_after: Option<usize>,
-    diverged: Arc<Mutex<Option<(usize, f64)>>>,
+    checkpoints: PathBuf,
+    clock: RunClock,
+    state: Arc<Mutex<GuardState>>,
+}
+
+/// What the guard saw, read once the launch is over.
+#[derive(Default)]
+struct GuardState {
+    /// The newest epoch checkpointed.
+    checkpointed: Option<usize>,
+    /// The epoch whose validation loss was not finite, and that loss.
+    diverged: Option<(usize, f64)>,
+    /// A wall-time file that could not be written.
+    unwritten: Option<(PathBuf, std::io::Error)>,
 }
 
 impl EpochGuard {
     fn ends(&self, epoch: usize, store: &EventStoreClient) -> bool {
         let name = LossMetric::new().name();
         let loss = store.find_metric(&name, epoch, Aggregate::Mean, &Split::Valid);
+        let mut state = self.state.lock().expect("not poisoned");
         if let Some(loss) = loss.filter(|loss| !loss.is_finite()) {
-            *self.diverged.lock().expect("not poisoned") = Some((epoch, loss));
+            state.diverged = Some((epoch, loss));
         }
-        self.diverged().is_some() || self.stop_after.is_some_and(|last| epoch > last)
+        state.diverged.is_some()
+            || state.unwritten.is_some()
+            || self.stop_after.is_some_and(|last| epoch > last)
     }
 
-    fn diverged(&self) -> Option<(usize, f64)> {
-        *self.diverged.lock().expect("not poisoned")
+    /// Follows burn-train's checkpointing `actions` for `epoch` with the wall-time files.
+    fn record(&self, epoch: usize, actions: &[CheckpointingAction]) {
+        let mut state = self.state.lock().expect("not poisoned");
+        for action in actions {
+            let written = match *action {
+                CheckpointingAction::Save => {
+                    state.checkpointed = Some(epoch);
+                    let wall_seconds = self.clock.seconds();
+                    checkpoint::save_state(
+                        &self.checkpoints,
+                        CheckpointState {
+                            epoch,
+                            wall_seconds,
+                        },
+                    )
+                }
+                CheckpointingAction::Delete(old) => {
+                    checkpoint::delete_state(&self.checkpoints, old)
+                }
+            };
+            if let Err(failure) = written {
+                state.unwritten.get_or_insert(failure);
+            }
+        }
     }
 
     fn around<S: CheckpointingStrategy + 'static>(&self, inner: S) -> GuardedCheckpointing {
@@ -235,17 +289,18 @@ impl CheckpointingStrategy for GuardedCheckpointing {
         store: &EventStoreClient,
     ) -> Vec<CheckpointingAction> {
         if self.guard.ends(epoch, store) {
-            Vec::new()
-        } else {
-            self.inner.checkpointing(epoch, store)
+            return Vec::new();
         }
+        let actions = self.inner.checkpointing(epoch, store);
+        self.guard.record(epoch, &actions);
+        actions
     }
 }
 
-/// The renderer off a terminal: one line per finished epoch (burn-train's own plain renderer
-/// prints a line per batch), or nothing with `--quiet`.
+/// The renderer off the dashboard: one line per finished epoch (burn-train's own plain
+/// renderer prints a line per batch), or nothing.
 struct LineRenderer {
-    quiet: bool,
+    lines: bool,
     label: String,
     epoch: usize,
     epochs: usize,
@@ -254,9 +309,9 @@ struct LineRenderer {
 }
 
 impl LineRenderer {
-    fn new(quiet: bool) -> Self {
+    fn new(lines: bool) -> Self {
         Self {
-            quiet,
+            lines,
             label: String::new(),
             epoch: 1,
             epochs: 0,
@@ -296,7 +351,7 @@ impl TrainingProgressLogger for LineRenderer {
     fn update_split(&mut self, _: usize) {}
     fn end_split(&mut self) {
         // An epoch ends with its validation split.
-        if !self.quiet && self.split == "valid" {
+        if self.lines && self.split == "valid" {
             println!(
                 "{}: epoch {}/{} done ({:.1} s)",
                 self.label,
