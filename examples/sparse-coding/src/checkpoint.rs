@@ -1,5 +1,7 @@
 //! The run's state beside burn-train's checkpoints, and the choice of the checkpoint a resumed
-//! run starts from: the newest whose every file reads back, since a kill can cut a file short.
+//! run starts from: the newest whose every file is there and reads back. Every file is written
+//! whole or not at all (burnpack and [`write_atomic`] rename a finished file into place), but
+//! the four files of an epoch are written one by one, so a kill can leave an epoch incomplete.
 //!
 //! A training directory holds, for each kept epoch `e`:
 //!
@@ -115,15 +117,41 @@ fn check_record(path: &Path, name: &str) -> Result<(), String> {
     checked.map_err(|e| e.to_string())
 }
 
-/// Checks every file of epoch `epoch`'s checkpoint; the first bad one is returned with why.
-fn check_epoch(dir: &Path, epoch: usize) -> Result<CheckpointState, (PathBuf, String)> {
-    for name in RECORDS {
-        let path = record_path(dir, name, epoch);
-        check_record(&path, name).map_err(|reason| (path, reason))?;
+/// Why an epoch's checkpoint cannot be resumed from: its first missing or bad file.
+enum Unusable {
+    /// Not written yet: the run was stopped while it saved this epoch.
+    Missing(PathBuf),
+    /// There, but it does not read back.
+    Bad(PathBuf, String),
+}
+
+impl Unusable {
+    fn describe(&self) -> String {
+        match self {
+            Self::Missing(path) => format!("incomplete ({} is missing)", path.display()),
+            Self::Bad(path, reason) => format!("unreadable ({}: {reason})", path.display()),
+        }
     }
-    let path = state_path(dir, epoch);
-    let text = std::fs::read_to_string(&path).map_err(|e| (path.clone(), e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| (path, e.to_string()))
+}
+
+/// Checks every file of epoch `epoch`'s checkpoint.
+fn check_epoch(dir: &Path, epoch: usize) -> Result<CheckpointState, Unusable> {
+    let records = RECORDS.map(|name| (record_path(dir, name, epoch), name));
+    let state = state_path(dir, epoch);
+    if let Some(missing) = records
+        .iter()
+        .map(|(path, _)| path)
+        .chain([&state])
+        .find(|path| !path.exists())
+    {
+        return Err(Unusable::Missing(missing.clone()));
+    }
+    for (path, name) in records {
+        check_record(&path, name).map_err(|reason| Unusable::Bad(path, reason))?;
+    }
+    let text =
+        std::fs::read_to_string(&state).map_err(|e| Unusable::Bad(state.clone(), e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| Unusable::Bad(state, e.to_string()))
 }
 
 /// The epochs `dir` holds any checkpoint file of, newest first.
@@ -148,39 +176,48 @@ fn epochs_in(dir: &Path) -> Result<Vec<usize>, Error> {
     Ok(epochs)
 }
 
-/// The newest checkpoint in `dir` whose every file reads back, `None` when there is none yet.
+/// The newest checkpoint in `dir` whose every file is there and reads back, `None` when there
+/// is none yet.
 ///
-/// A newer checkpoint that does not read back (cut short by a kill, or damaged) is passed over
-/// and `say` is told in one line; when every checkpoint is bad, the error names each bad file.
+/// A newer checkpoint that is incomplete (a kill while it was saved) or damaged is passed over
+/// and `say` is told in one line. With no usable checkpoint the launch starts over if they are
+/// all incomplete (nothing was lost but their epochs); otherwise the error names each bad file.
 pub fn latest_readable(dir: &Path, say: impl Fn(&str)) -> Result<Option<CheckpointState>, Error> {
-    let epochs = epochs_in(dir)?;
-    let mut bad = Vec::new();
-    for epoch in epochs {
+    let mut unusable: Vec<(usize, Unusable)> = Vec::new();
+    for epoch in epochs_in(dir)? {
         match check_epoch(dir, epoch) {
             Ok(state) => {
-                if let Some((newest, path, reason)) = bad.first() {
+                if let Some((newest, why)) = unusable.first() {
                     say(&format!(
-                        "the checkpoint of epoch {newest} is unreadable ({}: {reason}); \
-                         resuming from epoch {epoch}",
-                        Path::new(path).display()
+                        "the checkpoint of epoch {newest} is {}; resuming from epoch {epoch}",
+                        why.describe()
                     ));
                 }
                 return Ok(Some(state));
             }
-            Err((path, reason)) => bad.push((epoch, path, reason)),
+            Err(why) => unusable.push((epoch, why)),
         }
     }
-    if bad.is_empty() {
-        return Ok(None);
-    }
-    let files: Vec<String> = bad
+    let bad: Vec<String> = unusable
         .iter()
-        .map(|(_, path, reason)| format!("{} ({reason})", path.display()))
+        .filter_map(|(_, why)| match why {
+            Unusable::Bad(path, reason) => Some(format!("{} ({reason})", path.display())),
+            Unusable::Missing(_) => None,
+        })
         .collect();
-    Err(Error::checkpoint(
-        dir,
-        format!("no checkpoint reads back: {}", files.join("; ")),
-    ))
+    if !bad.is_empty() {
+        return Err(Error::checkpoint(
+            dir,
+            format!("no checkpoint reads back: {}", bad.join("; ")),
+        ));
+    }
+    if let Some((newest, why)) = unusable.first() {
+        say(&format!(
+            "the checkpoint of epoch {newest} is {}; starting its launch over",
+            why.describe()
+        ));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -200,6 +237,38 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["a.bin"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn incomplete_checkpoints_start_the_launch_over_and_bad_ones_are_named() {
+        let dir = std::env::temp_dir().join(format!("incomplete-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A kill while epoch 1 was saved: its state is written, its records are not.
+        save_state(
+            &dir,
+            CheckpointState {
+                epoch: 1,
+                wall_seconds: 2.0,
+            },
+        )
+        .unwrap();
+        let said = std::cell::RefCell::new(Vec::new());
+        let say = |line: &str| said.borrow_mut().push(line.to_owned());
+        assert_eq!(latest_readable(&dir, say).unwrap(), None);
+        assert_eq!(said.borrow().len(), 1);
+        assert!(
+            said.borrow()[0].contains("epoch 1") && said.borrow()[0].contains("model-1.bpk"),
+            "{:?}",
+            said.borrow()
+        );
+
+        // A record that is there but damaged is an error, naming it.
+        for name in RECORDS {
+            std::fs::write(record_path(&dir, name, 1), b"damaged").unwrap();
+        }
+        let err = latest_readable(&dir, |_| {}).unwrap_err().to_string();
+        assert!(err.contains("model-1.bpk") && !err.contains('\n'), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

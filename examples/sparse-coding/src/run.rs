@@ -32,8 +32,8 @@ use burn::train::{ApplicationLoggerInstaller, FileApplicationLoggerInstaller, In
 use burn_hardshrink::DeviceName;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// How to run, beyond the config.
 #[derive(Debug, Clone, Default)]
@@ -133,11 +133,10 @@ struct Invocation<'a> {
     devices: Vec<Device>,
     /// The run's wall time, across invocations.
     clock: RunClock,
-    /// Stops the launch in progress: the dashboard's quit sets it, and so does a network whose
-    /// training stopped or failed, for the other.
-    interrupter: Interrupter,
-    /// Set once a network stopped or failed: the other starts no launch after it. (The
-    /// dashboard resets the interrupter when its launch ends.)
+    /// Each network's launch in progress, to stop it: a launch has its own interrupter, since
+    /// the dashboard resets its launch's (stop and error) as the launch ends.
+    launches: [Mutex<Interrupter>; 2],
+    /// Set once a network stopped, failed or panicked: the other starts no launch after it.
     halted: AtomicBool,
     /// The network whose launches show burn-train's dashboard, which takes the whole terminal:
     /// learned IHT's, then the twin's once learned IHT is trained.
@@ -154,6 +153,17 @@ struct Position {
     start: Option<CheckpointState>,
     /// The run's wall time at the newest of these checkpoints.
     wall: f64,
+}
+
+/// Halts the run if dropped while its thread panics.
+struct HaltOnPanic<'i, 'a>(&'i Invocation<'a>);
+
+impl Drop for HaltOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.halt();
+        }
+    }
 }
 
 impl Invocation<'_> {
@@ -212,6 +222,17 @@ impl Invocation<'_> {
         }
     }
 
+    /// Stops both networks: the launches in progress, and any the other would start.
+    fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
+        for launch in &self.launches {
+            launch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .stop(None);
+        }
+    }
+
     /// Trains network `index` from `position` through the rest of its launches: the network and
     /// the run's wall time when it was done, or `None` when training stopped early.
     fn train_network(
@@ -219,6 +240,8 @@ impl Invocation<'_> {
         index: usize,
         position: Position,
     ) -> Result<Option<(Unfolded, f64)>, Error> {
+        // A panic here (the dashboard's kill is one) stops the other network too.
+        let _halt_on_panic = HaltOnPanic(self);
         let trained = self.train_launches(index, position);
         match &trained {
             // Not over the other network's dashboard; before this one's passes on.
@@ -227,12 +250,12 @@ impl Invocation<'_> {
                 label(network_dir(NETWORKS[index]))
             )),
             Ok(Some(_)) => {}
-            _ => {
-                self.halted.store(true, Ordering::SeqCst);
-                self.interrupter.stop(None);
-            }
+            _ => self.halt(),
         }
-        self.dashboard.fetch_max(index + 1, Ordering::SeqCst);
+        // Only the network showing the dashboard passes it on.
+        let _ =
+            self.dashboard
+                .compare_exchange(index, index + 1, Ordering::SeqCst, Ordering::SeqCst);
         trained
     }
 
@@ -250,6 +273,11 @@ impl Invocation<'_> {
             mut wall,
         } = position;
         for (done, stage) in stages.iter().enumerate().skip(finished) {
+            let interrupter = Interrupter::new();
+            *self.launches[index]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = interrupter.clone();
+            // After the swap: a halt from now on stops this launch's interrupter.
             if self.halted.load(Ordering::SeqCst) {
                 return Ok(None);
             }
@@ -266,7 +294,7 @@ impl Invocation<'_> {
                     .and_then(|n| n.checked_sub(epochs_before))
                     .filter(|&n| n < self.config.epochs(stage.steps)),
                 clock: self.clock.clone(),
-                interrupter: self.interrupter.clone(),
+                interrupter,
                 label: name.clone(),
             };
             let base = model.take().unwrap_or_else(|| self.fresh(shrinkage));
@@ -320,7 +348,7 @@ fn execute(
         validation: validation.clone(),
         devices,
         clock: RunClock::new(0.0),
-        interrupter: Interrupter::new(),
+        launches: Default::default(),
         halted: AtomicBool::new(false),
         dashboard: AtomicUsize::new(0),
     };

@@ -56,7 +56,8 @@ pub struct LaunchOptions {
     pub stop_after_epochs: Option<usize>,
     /// The run's wall time, written beside each checkpoint.
     pub clock: RunClock,
-    /// Stops the launch: the dashboard's quit sets it, and so may other launches of the run.
+    /// Stops the launch: the dashboard's quit sets it, and so does the run when its other
+    /// network stops or fails.
     pub interrupter: Interrupter,
 }
 
@@ -64,7 +65,8 @@ pub struct LaunchOptions {
 pub enum Trained {
     /// Every epoch ran; the network, out of autodiff.
     Finished(Unfolded),
-    /// Stopped before the last epoch (by the dashboard's quit, or [`LaunchOptions`]).
+    /// Stopped before the last epoch: by the dashboard's quit, by the run (the other network
+    /// stopped or failed), or by [`LaunchOptions::stop_after_epochs`].
     Stopped,
 }
 
