@@ -46,16 +46,17 @@ pub enum DeviceName {
 }
 
 impl DeviceName {
-    /// The one table: each name, as written, and whether this build has its backend (its Cargo
-    /// feature is on), in the order of the variants and of help texts.
-    const TABLE: [(Self, &'static str, bool); 7] = [
-        (Self::Cpu, "cpu", cfg!(feature = "flex")),
-        (Self::Flex, "flex", cfg!(feature = "flex")),
-        (Self::Ndarray, "ndarray", cfg!(feature = "ndarray")),
-        (Self::Wgpu, "wgpu", cfg!(feature = "wgpu")),
-        (Self::Vulkan, "vulkan", cfg!(feature = "vulkan")),
-        (Self::Cuda, "cuda", cfg!(feature = "cuda")),
-        (Self::Metal, "metal", cfg!(feature = "metal")),
+    /// The one table: each name, as written, whether this build has its backend (its Cargo
+    /// feature is on), and whether it is a CPU backend (the others are CubeCL's GPU runtimes), in
+    /// the order of the variants and of help texts.
+    const TABLE: [(Self, &'static str, bool, bool); 7] = [
+        (Self::Cpu, "cpu", cfg!(feature = "flex"), true),
+        (Self::Flex, "flex", cfg!(feature = "flex"), true),
+        (Self::Ndarray, "ndarray", cfg!(feature = "ndarray"), true),
+        (Self::Wgpu, "wgpu", cfg!(feature = "wgpu"), false),
+        (Self::Vulkan, "vulkan", cfg!(feature = "vulkan"), false),
+        (Self::Cuda, "cuda", cfg!(feature = "cuda"), false),
+        (Self::Metal, "metal", cfg!(feature = "metal"), false),
     ];
 
     /// Every name, in the order help texts list them.
@@ -79,6 +80,19 @@ impl DeviceName {
     /// Whether this build has the backend (its Cargo feature is on).
     pub const fn is_compiled(self) -> bool {
         Self::TABLE[self as usize].2
+    }
+
+    /// Whether the name is a CPU backend (Flex or NdArray) rather than one of CubeCL's GPU
+    /// runtimes, whether or not this build has it.
+    ///
+    /// ```
+    /// use burn_hardshrink::DeviceName;
+    ///
+    /// assert!(DeviceName::Cpu.is_cpu() && DeviceName::Ndarray.is_cpu());
+    /// assert!(!DeviceName::Wgpu.is_cpu() && !DeviceName::Cuda.is_cpu());
+    /// ```
+    pub const fn is_cpu(self) -> bool {
+        Self::TABLE[self as usize].3
     }
 
     /// Opens the device, without gradient tracking (call `.autodiff()` on it to train).

@@ -186,6 +186,7 @@ impl Invocation<'_> {
             start: None,
             wall: 0.0,
         };
+        let mut finished_last = None;
         for stage in self.config.stages() {
             let name = launch_dir(self.config, shrinkage, &stage);
             let checkpoints = self.out.join(&name).join("checkpoint");
@@ -202,9 +203,13 @@ impl Invocation<'_> {
                 position.start = Some(state);
                 break;
             }
+            finished_last = Some((checkpoints, epochs));
+            position.finished += 1;
+        }
+        // The next launch starts from the last finished one's network alone.
+        if let Some((checkpoints, epochs)) = finished_last {
             let fresh = self.fresh(shrinkage);
             position.model = Some(checkpoint::load_model(&checkpoints, epochs, fresh)?);
-            position.finished += 1;
         }
         Ok(position)
     }
@@ -380,12 +385,10 @@ fn execute(
     // On the CPU the networks train at the same time, one thread each: a network's small
     // steps keep one core busy. On a GPU one after the other: two threads driving one CubeCL
     // device have deadlocked in its autotune (lavapipe).
-    let on_cpu = config.training_devices().iter().all(|device| {
-        matches!(
-            device,
-            DeviceName::Cpu | DeviceName::Flex | DeviceName::Ndarray
-        )
-    });
+    let on_cpu = config
+        .training_devices()
+        .iter()
+        .all(|device| device.is_cpu());
     let (hard, soft) = if on_cpu {
         std::thread::scope(|scope| {
             let twin = scope.spawn(move || invocation.train_network(1, soft));
