@@ -11,8 +11,8 @@
 //! Each method's threshold `τ` is picked from a log-spaced grid by the lowest error of its last
 //! iterate on a validation set.
 
-use crate::metrics::{host, nmse_db};
 use crate::problem::Operator;
+use crate::scores::{host, nmse_db};
 use burn::tensor::Tensor;
 use burn_hardshrink::hardshrink;
 

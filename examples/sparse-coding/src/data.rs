@@ -1,19 +1,18 @@
-//! Batches for burn-train: fresh training samples every step, a fixed validation set.
-//!
-//! [`StepLoader`] draws the batch of global step `s` from `(seed, s)` alone, so a run resumed
-//! at any epoch draws exactly the batches an uninterrupted run draws; one epoch is
-//! `checkpoint_every` steps. [`validation_loader`] serves a fixed set through Burn's own loader.
+//! burn-train's data loaders: the batch of step `s` is samples `s·batch .. (s+1)·batch` of a
+//! stream, each a pure function of the seed and its index, so a resumed run draws exactly the
+//! batches an uninterrupted one draws.
 
-use crate::problem::{Operator, Problem, Samples, Stream};
-use burn::data::dataloader::batcher::Batcher;
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder, DataLoaderIterator, Progress};
-use burn::data::dataset::{DatasetError, InMemDataset};
+use crate::config::ExperimentConfig;
+use crate::problem::{Operator, Problem, Stream};
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::data::dataset::DatasetError;
 use burn::tensor::{Device, Tensor};
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 
-/// Samples with the operator the network applies to them.
+/// Samples with the operators the networks apply to them.
 #[derive(Debug, Clone)]
 pub struct SparseBatch {
     /// Measurements, rows × m.
@@ -22,83 +21,100 @@ pub struct SparseBatch {
     pub x: Tensor<2>,
     /// The operators, on the batch's device.
     pub operator: Operator,
-    /// The fraction of the step's samples these rows are (1 on one device): the training loss
-    /// is scaled by it, so the gradients of a step's shares sum to the whole step's gradient.
+    /// The share of the step's samples these rows are (1 on one device).
     pub share: f64,
 }
 
-/// The training batches: step `s` of the run is samples `s·batch .. (s+1)·batch` of the
-/// training stream.
+/// A data loader of whole steps: the training loader walks a launch's steps an epoch at a time,
+/// the validation loader serves the same single step every epoch.
 ///
-/// `iter` walks the next epoch of steps: the loader counts the epochs it has served, starting
-/// from the epoch it was built at (a resumed run builds it at its checkpoint). On several
-/// devices, [`slice`](DataLoader::slice) hands each one the same rows of every step's batch: an
-/// epoch's items are numbered row by row (item `i` is row `i / e` of step `i % e`, with `e` the
-/// steps of a full epoch, or all of a launch shorter than one), so a contiguous range of items is
-/// a range of rows.
+/// burn-train's `iter` is told nothing of the epoch (it restarts a data loader from its first
+/// item), so the training loader counts the epochs it has served, from the one a resumed launch
+/// starts at.
 #[derive(Clone)]
 pub struct StepLoader {
     problem: Arc<Problem>,
     seed: u64,
+    stream: Stream,
     /// Samples per step.
     batch: usize,
-    /// The global index of this loader's step 0 (earlier training launches took the others).
-    first_step: usize,
-    /// Steps in all.
-    steps: usize,
+    /// The run's steps this loader serves.
+    steps: Range<usize>,
     /// Steps per epoch.
     epoch_steps: usize,
-    /// The rows of every step's batch this loader draws.
+    /// The rows of every step's batch this loader draws (a share of them on several devices).
     rows: Range<usize>,
+    /// The next epoch to serve (relative to the launch); `None` serves every step each time.
+    next_epoch: Option<Arc<AtomicUsize>>,
     device: Device,
     operator: Operator,
-    next_epoch: Arc<AtomicUsize>,
 }
 
 impl StepLoader {
-    /// Batches of `batch` samples for steps `first_step .. first_step + steps`, in epochs of
-    /// `epoch_steps`, starting at epoch `start_epoch` (0-based), on `device`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        problem: Arc<Problem>,
-        seed: u64,
-        batch: usize,
-        first_step: usize,
-        steps: usize,
-        epoch_steps: usize,
+    /// The validation set: one step of `validation_samples`, the same every epoch.
+    pub fn validation(problem: &Arc<Problem>, config: &ExperimentConfig, device: &Device) -> Self {
+        Self::of(
+            problem,
+            config.seed,
+            Stream::Validation,
+            config.validation_samples,
+            device,
+        )
+    }
+
+    /// The training batches of the run's `steps`, from epoch `start_epoch` (0-based) on.
+    pub fn training(
+        problem: &Arc<Problem>,
+        config: &ExperimentConfig,
+        steps: Range<usize>,
         start_epoch: usize,
         device: &Device,
     ) -> Self {
+        let next_epoch = Some(Arc::new(AtomicUsize::new(start_epoch)));
+        let epoch_steps = config.checkpoint_every;
+        let loader = Self::of(problem, config.seed, Stream::Train, config.batch, device);
         Self {
-            operator: problem.operator(device),
-            problem,
-            seed,
-            batch,
-            first_step,
             steps,
             epoch_steps,
-            rows: 0..batch,
-            device: device.clone(),
-            next_epoch: Arc::new(AtomicUsize::new(start_epoch)),
+            next_epoch,
+            ..loader
         }
     }
 
-    /// The samples of global step `step`, this loader's rows (a pure function of the seed and both).
-    fn draw(&self, step: usize) -> Samples {
-        let first = (step * self.batch + self.rows.start) as u64;
-        self.problem
-            .sample(self.seed, Stream::Train, first, self.rows.len())
+    /// Step 0 of `stream`, every epoch.
+    fn of(
+        problem: &Arc<Problem>,
+        seed: u64,
+        stream: Stream,
+        batch: usize,
+        device: &Device,
+    ) -> Self {
+        let (operator, device) = (problem.operator(device), device.clone());
+        let (steps, epoch_steps, rows, next_epoch) = (0..1, 1, 0..batch, None);
+        let problem = problem.clone();
+        Self {
+            problem,
+            seed,
+            stream,
+            batch,
+            steps,
+            epoch_steps,
+            rows,
+            next_epoch,
+            device,
+            operator,
+        }
     }
 
     /// Items per row of the batch: the steps of a full epoch (all of a launch shorter than one).
     fn row_items(&self) -> usize {
-        self.epoch_steps.min(self.steps)
+        self.epoch_steps.min(self.steps.len())
     }
 }
 
 struct StepIterator<'a> {
     loader: &'a StepLoader,
-    /// Steps of this epoch, relative to the loader's step 0.
+    /// The steps of this epoch.
     steps: Range<usize>,
     next: usize,
 }
@@ -111,13 +127,17 @@ impl Iterator for StepIterator<'_> {
             return None;
         }
         let loader = self.loader;
-        let samples = loader.draw(loader.first_step + self.next);
+        let first = (self.next * loader.batch + loader.rows.start) as u64;
+        let rows = loader.rows.len();
+        let samples = loader
+            .problem
+            .sample(loader.seed, loader.stream, first, rows);
         self.next += 1;
         Some(Ok(SparseBatch {
             y: samples.measurements(&loader.device),
             x: samples.codes(&loader.device),
             operator: loader.operator.clone(),
-            share: loader.rows.len() as f64 / loader.batch as f64,
+            share: rows as f64 / loader.batch as f64,
         }))
     }
 }
@@ -125,19 +145,19 @@ impl Iterator for StepIterator<'_> {
 impl DataLoaderIterator<SparseBatch> for StepIterator<'_> {
     fn progress(&self) -> Progress {
         let rows = self.loader.rows.len();
-        Progress::new(
-            (self.next - self.steps.start) * rows,
-            self.steps.len() * rows,
-            Some("samples".into()),
-        )
+        let done = (self.next - self.steps.start) * rows;
+        Progress::new(done, self.steps.len() * rows, Some("samples".into()))
     }
 }
 
 impl DataLoader<SparseBatch> for StepLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<SparseBatch> + 'a> {
-        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
-        let start = (epoch * self.epoch_steps).min(self.steps);
-        let end = (start + self.epoch_steps).min(self.steps);
+        let epoch = self
+            .next_epoch
+            .as_ref()
+            .map_or(0, |n| n.fetch_add(1, SeqCst));
+        let start = (self.steps.start + epoch * self.epoch_steps).min(self.steps.end);
+        let end = (start + self.epoch_steps).min(self.steps.end);
         Box::new(StepIterator {
             loader: self,
             steps: start..end,
@@ -150,123 +170,87 @@ impl DataLoader<SparseBatch> for StepLoader {
     }
 
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {
+        let operator = self.operator.to_device(device);
         Arc::new(Self {
             device: device.clone(),
-            operator: self.operator.to_device(device),
+            operator,
             ..self.clone()
         })
     }
 
+    /// On several devices burn-train splits an epoch's items evenly: they are numbered row by row
+    /// (item `i` is row `i / e` of step `i % e`, `e` the steps of the epoch), so each device draws
+    /// the same rows of every step.
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<SparseBatch>> {
-        // Items are numbered row by row: whole rows only (the config's checks make the batch a
-        // multiple of the number of devices, so burn-train's even split cuts between rows).
         let per_row = self.row_items();
+        // The config makes the batch a multiple of the devices, so the even split cuts between rows.
         assert!(
             start.is_multiple_of(per_row) && end.is_multiple_of(per_row),
-            "a training loader splits between rows of the batch: items {start}..{end} with \
-             {per_row} steps per epoch"
+            "a split inside a row"
         );
         let rows = self.rows.start + start / per_row..self.rows.start + end / per_row;
+        let copy = |n: &Arc<AtomicUsize>| Arc::new(AtomicUsize::new(n.load(SeqCst)));
+        let next = self.next_epoch.as_ref().map(copy);
         Arc::new(Self {
             rows,
-            next_epoch: Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst))),
+            next_epoch: next,
             ..self.clone()
         })
-    }
-}
-
-/// One sample of a fixed set: its code and its measurements.
-type Row = (Vec<f32>, Vec<f32>);
-
-/// A fixed set of samples through Burn's own data loader, in order, `batch` rows at a time.
-pub fn validation_loader(
-    problem: &Problem,
-    samples: &Samples,
-    batch: usize,
-    device: &Device,
-) -> Arc<dyn DataLoader<SparseBatch>> {
-    let rows: Vec<Row> = samples
-        .x
-        .chunks(problem.n)
-        .zip(samples.y.chunks(problem.m))
-        .map(|(x, y)| (x.to_vec(), y.to_vec()))
-        .collect();
-    DataLoaderBuilder::new(RowBatcher {
-        operator: problem.operator(device),
-    })
-    .batch_size(batch)
-    .set_device(device.clone())
-    .build(InMemDataset::new(rows))
-}
-
-/// Joins rows into a batch, with the operators on the batch's device.
-struct RowBatcher {
-    operator: Operator,
-}
-
-impl Batcher<Row, SparseBatch> for RowBatcher {
-    fn batch(&self, rows: Vec<Row>, device: &Device) -> SparseBatch {
-        let count = rows.len();
-        let (x, y): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
-        let samples = Samples {
-            count,
-            x: x.concat(),
-            y: y.concat(),
-        };
-        SparseBatch {
-            y: samples.measurements(device),
-            x: samples.codes(device),
-            operator: self.operator.to_device(device),
-            share: 1.0,
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RunConfig;
 
-    fn loader(start_epoch: usize) -> StepLoader {
-        let problem = Arc::new(Problem::new(&RunConfig::default()));
-        StepLoader::new(problem, 7, 8, 0, 10, 4, start_epoch, &Device::flex())
+    fn loader(steps: usize, start_epoch: usize) -> StepLoader {
+        let config = ExperimentConfig::new()
+            .with_seed(7)
+            .with_batch(8)
+            .with_checkpoint_every(4);
+        let problem = Arc::new(Problem::new(&config));
+        StepLoader::training(
+            &problem,
+            &config,
+            20..20 + steps,
+            start_epoch,
+            &Device::flex(),
+        )
     }
 
     fn codes(batches: Box<dyn DataLoaderIterator<SparseBatch> + '_>) -> Vec<Vec<f32>> {
         batches
-            .map(|b| b.unwrap().x.into_data().try_to_vec::<f32>().unwrap())
+            .map(|b| b.unwrap().x.try_into_vec_as::<f32>().unwrap())
             .collect()
     }
 
     #[test]
     fn epochs_walk_the_steps_and_resume_where_they_stopped() {
-        let whole = loader(0);
+        let whole = loader(10, 0);
         let epochs: Vec<_> = (0..3).map(|_| codes(whole.iter())).collect();
         // 10 steps in epochs of 4: 4, 4, 2; then nothing.
         assert_eq!(epochs.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
         assert!(codes(whole.iter()).is_empty());
         // A loader built at epoch 1 serves what the first served second.
-        assert_eq!(codes(loader(1).iter()), epochs[1]);
-        // Step s is samples s·batch .. (s+1)·batch of the stream.
-        let problem = Problem::new(&RunConfig::default());
-        assert_eq!(epochs[1][0], problem.sample(7, Stream::Train, 32, 8).x);
+        assert_eq!(codes(loader(10, 1).iter()), epochs[1]);
+        // Step s is samples s·batch .. (s+1)·batch of the stream: epoch 1 starts at step 24.
+        let problem = Problem::new(&ExperimentConfig::new());
+        assert_eq!(epochs[1][0], problem.sample(7, Stream::Train, 24 * 8, 8).x);
     }
 
     #[test]
     fn burn_train_splits_every_step_by_rows() {
-        let problem = Arc::new(Problem::new(&RunConfig::default()));
         // 10 steps in epochs of 4, and a launch of 3 steps, shorter than one epoch.
         for steps in [10, 3] {
-            let full = StepLoader::new(problem.clone(), 7, 8, 0, steps, 4, 0, &Device::flex());
-            let halves = burn::data::dataloader::split::split_dataloader(
-                Arc::new(full.clone()),
-                &[Device::flex(), Device::flex()],
-            );
+            let full = loader(steps, 0);
+            let devices = [Device::flex(), Device::flex()];
+            let halves =
+                burn::data::dataloader::split::split_dataloader(Arc::new(full.clone()), &devices);
             let whole = codes(full.iter());
             let parts: Vec<_> = halves.iter().map(|h| codes(h.iter())).collect();
             assert_eq!(whole.len(), steps.min(4));
             for (step, batch) in whole.iter().enumerate() {
-                assert_eq!(parts[0][step].len(), 4 * problem.n);
+                assert_eq!(parts[0][step].len(), 4 * 128);
                 assert_eq!([&parts[0][step][..], &parts[1][step]].concat(), *batch);
             }
         }

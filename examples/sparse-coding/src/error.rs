@@ -1,8 +1,8 @@
-//! One error type for the example; every message is one line that names what is wrong and
-//! what would be accepted.
+//! The example's one error type. Every message is one line that names what is wrong and what would
+//! be accepted; `main` prints it after `error: ` and exits with code 2.
 
 use burn_hardshrink::DeviceError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What can stop a run.
 #[derive(Debug, thiserror::Error)]
@@ -17,32 +17,19 @@ pub enum Error {
         /// What the field accepts.
         allowed: String,
     },
-    /// A config file that is not valid JSON for [`RunConfig`](crate::RunConfig).
-    #[error("config file {}: {reason}", path.display())]
-    ConfigFile {
-        /// The file.
-        path: PathBuf,
-        /// The parser's explanation (it names the field and the line).
-        reason: String,
-    },
-    /// A device name that cannot be opened.
-    #[error("invalid `device`: {0}")]
+    /// A config file that cannot be read, or is not a JSON object of config fields.
+    #[error("config file {}: {}", .0.display(), .1)]
+    ConfigFile(PathBuf, String),
+    /// A device that cannot be opened.
+    #[error("invalid `devices`: {0}")]
     Device(#[from] DeviceError),
-    /// A run directory or checkpoint that is missing, incomplete or unreadable.
-    #[error("cannot resume from {}: {reason}", path.display())]
-    Checkpoint {
-        /// The file or directory.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// Options that cannot go together, or a run that cannot go on.
-    #[error("{0}")]
-    Usage(String),
-    /// Training stopped on an error (a diverged loss, a device failure).
+    /// A run directory that cannot be used as asked: in use, not a run, or changed.
+    #[error("{}: {}", .0.display(), .1)]
+    RunDir(PathBuf, String),
+    /// Training stopped on an error (a diverged loss, a failed write).
     #[error("training failed: {0}")]
     Training(String),
-    /// Reading or writing a run file failed.
+    /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {
         /// The file.
@@ -50,37 +37,24 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// Drawing a chart failed.
-    #[error("cannot draw {}: {reason}", path.display())]
-    Plot {
-        /// The chart's file.
-        path: PathBuf,
-        /// What the plotting library reported.
-        reason: String,
-    },
 }
 
 impl Error {
     /// A bad config value.
-    pub fn config(field: &'static str, value: impl std::fmt::Display, allowed: &str) -> Self {
+    pub fn config(field: &'static str, value: &dyn std::fmt::Display, allowed: &str) -> Self {
+        let (value, allowed) = (value.to_string(), allowed.to_string());
         Self::Config {
             field,
-            value: value.to_string(),
-            allowed: allowed.to_string(),
+            value,
+            allowed,
         }
     }
 
-    /// An I/O error on `path`.
-    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { path, source }
-    }
-
-    /// A bad checkpoint or run directory.
-    pub fn checkpoint(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
-        Self::Checkpoint {
-            path: path.into(),
-            reason: reason.to_string(),
+    /// An I/O error on `path`, for `map_err`.
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::Io {
+            path: path.to_path_buf(),
+            source,
         }
     }
 }

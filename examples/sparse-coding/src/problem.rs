@@ -5,7 +5,7 @@
 //! sample can be drawn alone, in any order, on any thread, and a resumed run draws exactly the
 //! batches an uninterrupted one draws.
 
-use crate::config::RunConfig;
+use crate::config::ExperimentConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -70,7 +70,7 @@ pub struct Samples {
 
 impl Problem {
     /// Draws the dictionary from the run's seed.
-    pub fn new(config: &RunConfig) -> Self {
+    pub fn new(config: &ExperimentConfig) -> Self {
         let (m, n) = (config.m, config.n);
         let mut rng = generator(config.seed, Stream::Dictionary, 0, false);
         let std = 1.0 / (m as f64).sqrt();
@@ -138,27 +138,6 @@ impl Problem {
         }
         Samples { count, x, y }
     }
-
-    /// `Aᵀ` as an n × m tensor, laid out contiguously (a transposed view would be copied by
-    /// every product it enters).
-    pub fn dictionary_t(&self, device: &Device) -> Tensor<2> {
-        let (m, n) = (self.m, self.n);
-        let transposed: Vec<f32> = (0..n * m).map(|i| self.a[(i % m) * n + i / m]).collect();
-        Tensor::from_data(TensorData::new(transposed, [n, m]), device)
-    }
-
-    /// `A` as an m × n tensor.
-    pub fn dictionary(&self, device: &Device) -> Tensor<2> {
-        Tensor::from_data(TensorData::new(self.a.clone(), [self.m, self.n]), device)
-    }
-
-    /// The analytic weight `W` as an m × n tensor.
-    pub fn analytic_weight(&self, device: &Device) -> Tensor<2> {
-        Tensor::from_data(
-            TensorData::new(self.analytic.clone(), [self.m, self.n]),
-            device,
-        )
-    }
 }
 
 /// The operators a network or a solver applies, on one device.
@@ -166,7 +145,8 @@ impl Problem {
 pub struct Operator {
     /// `A`, m × n.
     pub dictionary: Tensor<2>,
-    /// `Aᵀ`, n × m.
+    /// `Aᵀ`, n × m, laid out contiguously (a transposed view would be copied by every product it
+    /// enters).
     pub dictionary_t: Tensor<2>,
     /// ALISTA's analytic weight `W`, m × n.
     pub analytic: Tensor<2>,
@@ -174,25 +154,35 @@ pub struct Operator {
     pub lipschitz: f64,
 }
 
-impl Operator {
-    /// The same operators on another device.
-    pub fn to_device(&self, device: &Device) -> Self {
-        Self {
-            dictionary: self.dictionary.clone().to_device(device),
-            dictionary_t: self.dictionary_t.clone().to_device(device),
-            analytic: self.analytic.clone().to_device(device),
+impl Problem {
+    /// The operators on `device`.
+    pub fn operator(&self, device: &Device) -> Operator {
+        let (m, n) = (self.m, self.n);
+        let tensor =
+            |values, shape: [usize; 2]| Tensor::from_data(TensorData::new(values, shape), device);
+        let transposed = (0..n * m).map(|i| self.a[(i % m) * n + i / m]).collect();
+        Operator {
+            dictionary: tensor(self.a.clone(), [m, n]),
+            dictionary_t: tensor(transposed, [n, m]),
+            analytic: tensor(self.analytic.clone(), [m, n]),
             lipschitz: self.lipschitz,
         }
     }
 }
 
-impl Problem {
-    /// The operators on `device`.
-    pub fn operator(&self, device: &Device) -> Operator {
-        Operator {
-            dictionary: self.dictionary(device),
-            dictionary_t: self.dictionary_t(device),
-            analytic: self.analytic_weight(device),
+impl Operator {
+    /// The same operators on another device.
+    pub fn to_device(&self, device: &Device) -> Self {
+        let to = |t: &Tensor<2>| t.clone().to_device(device);
+        let (dictionary, dictionary_t, analytic) = (
+            to(&self.dictionary),
+            to(&self.dictionary_t),
+            to(&self.analytic),
+        );
+        Self {
+            dictionary,
+            dictionary_t,
+            analytic,
             lipschitz: self.lipschitz,
         }
     }
@@ -285,8 +275,7 @@ mod tests {
 
     #[test]
     fn dictionary_has_unit_columns_and_its_spectral_norm() {
-        let config = RunConfig::default();
-        let problem = Problem::new(&config);
+        let problem = Problem::new(&ExperimentConfig::new());
         let (m, n) = (problem.m, problem.n);
         for c in 0..n {
             let norm: f64 = (0..m).map(|r| (problem.a[r * n + c] as f64).powi(2)).sum();
@@ -310,11 +299,7 @@ mod tests {
 
     #[test]
     fn analytic_weight_has_unit_diagonal_and_is_optimal() {
-        let problem = Problem::new(&RunConfig {
-            m: 12,
-            n: 20,
-            ..RunConfig::default()
-        });
+        let problem = Problem::new(&ExperimentConfig::new().with_m(12).with_n(20));
         let (m, n) = (problem.m, problem.n);
         let (a, w) = (&problem.a, &problem.analytic);
         let col = |v: &[f32], c: usize| (0..m).map(|r| v[r * n + c] as f64).collect::<Vec<_>>();
@@ -341,14 +326,10 @@ mod tests {
 
     #[test]
     fn transposed_dictionary_is_the_transpose() {
-        let problem = Problem::new(&RunConfig {
-            m: 3,
-            n: 5,
-            ..RunConfig::default()
-        });
-        let device = Device::flex();
-        let a = problem.dictionary(&device).transpose().into_data();
-        let at = problem.dictionary_t(&device).into_data();
+        let problem = Problem::new(&ExperimentConfig::new().with_m(3).with_n(5));
+        let operator = problem.operator(&Device::flex());
+        let a = operator.dictionary.transpose().into_data();
+        let at = operator.dictionary_t.into_data();
         assert_eq!(
             a.try_to_vec::<f32>().unwrap(),
             at.try_to_vec::<f32>().unwrap()
@@ -357,7 +338,7 @@ mod tests {
 
     #[test]
     fn samples_are_pure_functions_of_their_index() {
-        let problem = Problem::new(&RunConfig::default());
+        let problem = Problem::new(&ExperimentConfig::new());
         let a = problem.sample(1, Stream::Train, 500, 200);
         assert_eq!(a, problem.sample(1, Stream::Train, 500, 200));
         // Any slice of the range is the same samples, drawn alone.
@@ -381,11 +362,7 @@ mod tests {
 
     #[test]
     fn noise_matches_the_requested_snr() {
-        let config = RunConfig {
-            snr_db: Some(20.0),
-            ..RunConfig::default()
-        };
-        let problem = Problem::new(&config);
+        let problem = Problem::new(&ExperimentConfig::new().with_snr_db(Some(20.0)));
         let noisy = problem.sample(9, Stream::Test, 0, 2000);
         let clean = Problem {
             noise_std: 0.0,

@@ -1,419 +1,430 @@
-//! Training through burn-train: one `SupervisedTraining` launch with its loaders, metrics,
-//! checkpoints, renderer and device strategy.
+//! The training recipe, top to bottom.
+//!
+//! Learned IHT and its soft twin train on the same batches with the same recipe and budget, each
+//! in a sequence of burn-train launches:
+//!
+//! - stage-wise (the default): stage t trains the first t layers for `steps / layers` steps on the
+//!   loss of layer t, with a fresh Adam, the earlier layers at `earlier_layers_lr` times the new
+//!   layer's rate; end to end: one launch trains every layer for every step;
+//! - Adam with PyTorch's ε, at `learning_rate` for 60% of a launch, ×0.2 to 85%, ×0.02 after;
+//! - `batch` fresh samples a step; an epoch is `checkpoint_every` steps, with validation and a
+//!   sealed checkpoint after it.
+//!
+//! On the CPU the two networks' launches of a stage run at the same time, a thread each. A resumed
+//! run skips the launches whose last checkpoint is sealed and continues each network from its
+//! newest sealed checkpoint (weights, Adam's moments and the schedule's place) or its previous
+//! launch's network: it ends with the numbers of a run never stopped.
 
-use crate::checkpoint::{self, CheckpointState, RunClock};
-use crate::config::{RunConfig, Stage, Training, schedule};
-use crate::data::{StepLoader, validation_loader};
+use crate::config::{ExperimentConfig, Training};
+use crate::data::StepLoader;
 use crate::error::Error;
-use crate::metrics::{NmseMetric, SupportF1Metric};
+use crate::metric::{EpochLines, Measure, RecoveryMetric};
 use crate::model::Unfolded;
-use crate::problem::{Problem, Samples};
+use crate::problem::Problem;
+use crate::run_dir::{self, RunClock, RunDir, SealedCheckpointer};
+use burn::lr_scheduler::LrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedulerConfig};
+use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn::module::{Module, ParamGroup};
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
-use burn::train::checkpoint::{
-    CheckpointingAction, CheckpointingStrategy, ComposedCheckpointingStrategy,
-    KeepLastNCheckpoints, MetricCheckpointingStrategy,
-};
-use burn::train::logger::TrainingProgressLogger;
-use burn::train::metric::store::{Aggregate, Direction, EventStoreClient, Split};
-use burn::train::metric::{LearningRateMetric, LossMetric, Metric, MetricDefinition};
-use burn::train::renderer::{
-    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
-    MetricsRendererTraining,
-};
+use burn::train::checkpoint::KeepLastNCheckpoints;
+use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
+use burn::train::metric::{LearningRateMetric, LossMetric, Metric};
+use burn::train::renderer::MetricsRenderer;
+use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{
-    EarlyStoppingStrategy, ExecutionStrategy, Interrupter, Learner, LearningResult,
-    MultiDeviceOptim, SupervisedTraining,
+    EarlyStoppingStrategy, ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim,
+    SupervisedTraining,
 };
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// Samples per validation batch.
-const VALIDATION_BATCH: usize = 1000;
+/// The two networks: their directory in the run's, and whether their thresholds are soft.
+pub const NETWORKS: [(&str, bool); 2] = [("learned-iht", false), ("lista-cp", true)];
 
-/// How a launch shows its progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Report {
-    /// burn-train's dashboard, which takes the whole terminal.
-    Dashboard,
-    /// One line per finished epoch, for a file or pipe.
-    Lines,
-    /// Nothing.
-    Silent,
-}
-
-/// How a training launch reports and ends.
-#[derive(Clone)]
-pub struct LaunchOptions {
-    /// The launch's name on the dashboard and in progress lines.
-    pub label: String,
-    /// Where its progress goes.
-    pub report: Report,
-    /// Stop as a kill would once this many epochs are checkpointed: the next epoch trains,
-    /// but its checkpoint is never written (for testing resume).
-    pub stop_after_epochs: Option<usize>,
-    /// The run's wall time, written beside each checkpoint.
-    pub clock: RunClock,
-    /// Stops the launch: the dashboard's quit sets it, and so does the run when its other
-    /// network stops or fails.
-    pub interrupter: Interrupter,
-}
-
-/// How a launch ended.
+/// How training ended.
 pub enum Trained {
-    /// Every epoch ran; the network, out of autodiff.
-    Finished(Unfolded),
-    /// Stopped before the last epoch: by the dashboard's quit, by the run (the other network
-    /// stopped or failed), or by [`LaunchOptions::stop_after_epochs`].
+    /// Every launch ran: learned IHT and its twin, off autodiff, and the run's clock.
+    Finished([Unfolded; 2], RunClock),
+    /// Stopped by the user (the dashboard's quit, Ctrl-C, SIGTERM) at its last checkpoint.
     Stopped,
 }
 
-/// Runs one training launch: `stage` of `model` in `dir`, from `start_epoch` epochs done (a
-/// checkpoint of that epoch must be there), on the config's devices.
-#[allow(clippy::too_many_arguments)]
-pub fn train(
-    config: &RunConfig,
-    stage: &Stage,
-    model: Unfolded,
-    dir: &Path,
-    problem: &Arc<Problem>,
-    validation: &Arc<Samples>,
-    devices: &[Device],
-    start_epoch: Option<usize>,
-    options: &LaunchOptions,
-) -> Result<Trained, Error> {
-    let main = devices[0].clone();
-    // A network from an earlier launch (or a fresh one) is on the plain device, out of autodiff.
-    let model = Unfolded {
-        active: stage.layers,
-        ..model.train().fork(&main.clone().autodiff())
-    };
-    let train_loader = StepLoader::new(
-        problem.clone(),
-        config.seed,
-        config.batch,
-        stage.first_step,
-        stage.steps,
-        config.checkpoint_every,
-        start_epoch.unwrap_or(0),
-        &main.clone().autodiff(),
-    );
-    let valid_loader = validation_loader(problem, validation, VALIDATION_BATCH, &main);
-    let scheduler = learning_rates(config, stage, &model)?;
-    // PyTorch's ε: Burn's default (1e-5) is not small next to these gradients (the loss is an MSE
-    // of codes recovered to -30 dB and beyond), and would damp every step.
-    let optimizer = AdamConfig::new().with_epsilon(1e-8).init();
-    let learner = Learner::new(model, optimizer, scheduler);
+/// One burn-train launch of each network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Its directory in a network's, and its name on the dashboard.
+    pub name: String,
+    /// The leading layers it trains.
+    pub layers: usize,
+    /// The run's steps it takes.
+    pub steps: Range<usize>,
+    /// Its epochs (the last may be shorter).
+    pub epochs: usize,
+}
 
-    let epochs = config.epochs(stage.steps);
-    let guard = EpochGuard {
-        stop_after: options.stop_after_epochs,
-        checkpoints: dir.join("checkpoint"),
-        clock: options.clock.clone(),
-        state: Arc::default(),
+/// The launches of a run, in order.
+pub fn launches(config: &ExperimentConfig) -> Vec<Launch> {
+    let (layers, steps) = (config.layers, config.steps);
+    let launch = |name: String, layers: usize, steps: Range<usize>| {
+        let epochs = steps.len().div_ceil(config.checkpoint_every);
+        Launch {
+            name,
+            layers,
+            steps,
+            epochs,
+        }
     };
-    let keep = ComposedCheckpointingStrategy::builder()
-        .add(KeepLastNCheckpoints::new(2))
-        .add(MetricCheckpointingStrategy::new(
-            &NmseMetric::new(),
-            Aggregate::Mean,
-            Direction::Lowest,
-            Split::Valid,
-        ))
-        .build();
-    let mut training = SupervisedTraining::new(dir, Arc::new(train_loader), valid_loader)
+    match config.training {
+        Training::EndToEnd => vec![launch("end-to-end".into(), layers, 0..steps)],
+        // The first stages take the remainder of `steps / layers`.
+        Training::StageWise => (0..layers)
+            .scan(0, |first, k| {
+                let length = steps / layers + usize::from(k < steps % layers);
+                *first += length;
+                Some(launch(
+                    format!("stage-{:02}", k + 1),
+                    k + 1,
+                    *first - length..*first,
+                ))
+            })
+            .collect(),
+    }
+}
+
+/// What every launch of a run shares.
+struct Run<'a> {
+    config: &'a ExperimentConfig,
+    problem: &'a Arc<Problem>,
+    devices: Vec<Device>,
+    interrupter: &'a Interrupter,
+    clock: RunClock,
+}
+
+/// A network's launch to train: its directory, the sealed epoch it continues from (0 for none),
+/// and the network it starts with.
+struct Job {
+    index: usize,
+    dir: PathBuf,
+    start: usize,
+    network: Unfolded,
+}
+
+/// Trains both networks in `run_dir`, from its newest sealed checkpoints on.
+pub fn train(
+    config: &ExperimentConfig,
+    run_dir: &RunDir,
+    problem: &Arc<Problem>,
+    interrupter: &Interrupter,
+    quiet: bool,
+) -> Result<Trained, Error> {
+    let devices = config
+        .devices
+        .iter()
+        .map(|d| d.open())
+        .collect::<Result<Vec<Device>, _>>()?;
+    let mut networks = NETWORKS.map(|(_, soft)| Unfolded::init(problem, config, soft, &devices[0]));
+    let mut run = Run {
+        config,
+        problem,
+        devices,
+        interrupter,
+        clock: RunClock::new(0.0),
+    };
+    let note = |line: String| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    // One dashboard (or line printer) for the run, so that a quit pressed as a launch ends is kept
+    // for the next; a second network training beside the first prints lines, or nothing.
+    let dashboard = !quiet && std::io::stdout().is_terminal();
+    let mut renderer: Option<Box<dyn MetricsRenderer>> = Some(match dashboard {
+        true => Box::new(TuiMetricsRendererWrapper::new(interrupter.clone(), None)),
+        false => Box::new(EpochLines::new(quiet)),
+    });
+    let second = || -> Box<dyn MetricsRenderer> { Box::new(EpochLines::new(quiet || dashboard)) };
+    let concurrent = config.devices.iter().all(|d| d.is_cpu());
+    let join = |t: std::thread::ScopedJoinHandle<'_, _>| {
+        t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    };
+    for launch in launches(config) {
+        // Parameters keep their ids through every record, and Adam's state and the learning-rate
+        // groups are keyed by them: a network continues from its newest sealed checkpoint here,
+        // or from its previous launch's network.
+        let mut jobs = Vec::new();
+        for (index, (name, _)) in NETWORKS.iter().enumerate() {
+            let dir = run_dir.path.join(name).join(&launch.name);
+            let mut start = 0;
+            if let Some((epoch, seal)) = run_dir::newest_sealed(&dir, launch.epochs, &note) {
+                check_unchanged(config, &seal.config, run_dir)?;
+                run.clock = RunClock::new(run.clock.seconds().max(seal.wall_seconds));
+                networks[index] = run_dir::load_model(&dir, epoch, networks[index].clone())?;
+                start = epoch;
+            }
+            if start < launch.epochs {
+                jobs.push(Job {
+                    index,
+                    dir,
+                    start,
+                    network: networks[index].clone(),
+                });
+            }
+        }
+        if jobs.is_empty() {
+            continue;
+        }
+        if interrupter.get_message().is_some() {
+            return Ok(Trained::Stopped);
+        }
+        // On the CPU both networks train at once, a thread each; two threads on one CubeCL device
+        // have deadlocked in its autotune, so on a GPU one after the other.
+        let mut outcomes = Vec::new();
+        std::thread::scope(|scope| {
+            let mut running = Vec::new();
+            for job in jobs {
+                let shown = renderer.take().unwrap_or_else(second);
+                running.push(scope.spawn(|| train_launch(&run, &launch, job, shown)));
+                if !concurrent {
+                    outcomes.extend(running.drain(..).map(join));
+                }
+            }
+            outcomes.extend(running.into_iter().map(join));
+        });
+        for outcome in outcomes {
+            let (index, network, shown) = outcome?;
+            renderer.get_or_insert(shown);
+            networks[index] = match network {
+                Some(network) => network,
+                None => return Ok(Trained::Stopped),
+            };
+        }
+    }
+    Ok(Trained::Finished(networks, run.clock))
+}
+
+/// What a launch ended with: its network's index, the network (`None` when the user stopped it)
+/// and the renderer it showed.
+type Outcome = (usize, Option<Unfolded>, Box<dyn MetricsRenderer>);
+
+/// Trains `job`'s network through `launch`.
+fn train_launch(
+    run: &Run,
+    launch: &Launch,
+    job: Job,
+    renderer: Box<dyn MetricsRenderer>,
+) -> Result<Outcome, Error> {
+    // A panic here (the dashboard's kill is one) stops the other network's launch too.
+    let _halt = HaltOnPanic(run.interrupter);
+    let (config, device) = (run.config, &run.devices[0]);
+    let mut network = job.network;
+    network.active = launch.layers;
+    let scheduler = learning_rates(config, launch, &network)?;
+    // PyTorch's ε: Burn's default (1e-5) is not small next to these gradients (an MSE of codes
+    // recovered to −30 dB and beyond), and would damp every step.
+    let optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let learner = Learner::new(
+        network.train().fork(&device.clone().autodiff()),
+        optimizer,
+        scheduler,
+    );
+    let loader = StepLoader::training(run.problem, config, launch.steps.clone(), job.start, device);
+    let validation = StepLoader::validation(run.problem, config, device);
+    let sealed = |name| SealedCheckpointer::new(&job.dir, name, config, run.clock);
+    let divergence = Divergence::default();
+    let mut training = SupervisedTraining::new(&job.dir, Arc::new(loader), Arc::new(validation))
         .metric_train_numeric(LossMetric::new())
         .metric_train_numeric(LearningRateMetric::new())
         .metric_valid_numeric(LossMetric::new())
-        .metric_valid_numeric(NmseMetric::new())
-        .metric_valid_numeric(SupportF1Metric::new())
-        .with_default_checkpointers()
-        .with_checkpointing_strategy(guard.around(keep))
-        .with_interrupter(options.interrupter.clone())
-        .early_stopping(guard.clone())
-        .num_epochs(epochs)
-        .label(&options.label)
-        // One log per run, installed by the run (burn-train's is per process, per launch).
-        .with_application_logger(None);
-    if devices.len() > 1 {
-        training = training.with_training_strategy(
-            ExecutionStrategy::MultiDevice(devices.to_vec(), MultiDeviceOptim::OptimMainDevice)
-                .into(),
-        );
+        .metric_valid_numeric(RecoveryMetric::new(Measure::Nmse))
+        .metric_valid_numeric(RecoveryMetric::new(Measure::SupportF1))
+        .with_custom_checkpointers(sealed("model"), sealed("optim"), sealed("scheduler"))
+        .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
+        .early_stopping(divergence.clone())
+        .with_interrupter(run.interrupter.clone())
+        // The run installs one log for all its launches (burn-train's is one per launch).
+        .with_application_logger(None)
+        .renderer(renderer)
+        .num_epochs(launch.epochs)
+        .label(&format!("{}/{}", NETWORKS[job.index].0, launch.name));
+    if run.devices.len() > 1 {
+        let strategy =
+            ExecutionStrategy::MultiDevice(run.devices.clone(), MultiDeviceOptim::OptimMainDevice);
+        training = training.with_training_strategy(strategy.into());
     }
-    // No burn-train summary: it would print the module tree after each of up to 2 × 16
-    // launches; the run prints one table of every method at the end.
-    if options.report != Report::Dashboard {
-        let lines = options.report == Report::Lines;
-        training = training.renderer(Box::new(LineRenderer::new(lines)));
+    if job.start > 0 {
+        training = training.checkpoint(job.start);
     }
-    if let Some(epoch) = start_epoch {
-        training = training.checkpoint(epoch);
-    }
-
-    let LearningResult {
-        model,
-        renderer,
-        error,
-        ..
-    } = training.launch(learner);
-    // Closes the dashboard before anything else is printed.
-    drop(renderer);
-    if let Some(error) = error {
-        return Err(Error::Training(error.to_string()));
-    }
-    let mut state = guard.state.lock().expect("not poisoned");
-    if let Some((epoch, loss)) = state.diverged {
-        return Err(Error::Training(format!(
-            "the loss diverged in epoch {epoch} (validation loss {loss}): start a new run with a \
+    let result = training.launch(learner);
+    let failure = match (result.error, *divergence.0.lock().expect("not poisoned")) {
+        (Some(error), _) => Some(error.to_string()),
+        (None, Some((epoch, nmse))) => Some(format!(
+            "{} diverged in epoch {epoch} of {} (validation NMSE {nmse} dB): start a new run with a \
              lower `learning_rate` (now {})",
-            config.learning_rate
-        )));
+            NETWORKS[job.index].0, launch.name, config.learning_rate
+        )),
+        (None, None) => None,
+    };
+    if let Some(failure) = failure {
+        run.interrupter.stop(None);
+        return Err(Error::Training(failure));
     }
-    if let Some((path, source)) = state.unwritten.take() {
-        return Err(Error::Io { path, source });
-    }
-    // Done only with the last epoch checkpointed. burn-train's `interrupted` cannot tell: its
-    // dashboard resets the interrupter as training ends, so a quit from it reads as a finish.
-    Ok(if state.checkpointed == Some(epochs) {
-        Trained::Finished(model)
-    } else {
-        Trained::Stopped
-    })
+    // A stop leaves its message: burn-train's dashboard resets its stop flag as a launch ends.
+    let stopped = run.interrupter.get_message().is_some();
+    Ok((
+        job.index,
+        (!stopped).then_some(result.model),
+        result.renderer,
+    ))
 }
 
-/// The learning rates of a launch: the config's schedule over the stage's steps; in stage-wise
-/// training, the layers before the newest one at `earlier_layers_lr` of it.
+/// Stops the run's launches if dropped while its thread panics.
+struct HaltOnPanic<'a>(&'a Interrupter);
+
+impl Drop for HaltOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop(None);
+        }
+    }
+}
+
+/// Refuses to resume from checkpoints made with another configuration than `config.json`'s (the
+/// devices may change).
+fn check_unchanged(
+    config: &ExperimentConfig,
+    sealed: &ExperimentConfig,
+    run: &RunDir,
+) -> Result<(), Error> {
+    let sealed = sealed.clone().with_devices(config.devices.clone());
+    let Some((field, now, then)) = config.first_difference(&sealed) else {
+        return Ok(());
+    };
+    Err(Error::RunDir(
+        run.path.join("config.json"),
+        format!("`{field}` is {now} but the run's checkpoints were made with {then}: put it back"),
+    ))
+}
+
+/// `rate` for the first 60% of `steps`, ×0.2 to 85%, ×0.02 after, as Burn's sequential schedule
+/// of constant parts (its milestones: each part's first step).
+pub fn schedule(rate: f64, steps: usize) -> SequentialLrSchedulerConfig {
+    let mut parts = vec![LrSchedulerConfig::Constant(rate)];
+    let mut milestones: Vec<usize> = Vec::new();
+    for (percent, factor) in [(60, 0.2), (85, 0.02)] {
+        let start = (percent * steps).div_ceil(100);
+        // Burn's milestones must increase: a part of a short launch that would start where the
+        // previous one does is left out.
+        if start > milestones.last().copied().unwrap_or(0) {
+            milestones.push(start);
+            parts.push(LrSchedulerConfig::Constant(rate * factor));
+        }
+    }
+    SequentialLrSchedulerConfig::new(parts, milestones)
+}
+
+/// The schedule over the launch's steps; stage-wise, the layers before the newest at
+/// `earlier_layers_lr` of it.
 fn learning_rates(
-    config: &RunConfig,
-    stage: &Stage,
-    model: &Unfolded,
+    config: &ExperimentConfig,
+    launch: &Launch,
+    network: &Unfolded,
 ) -> Result<ModuleLrScheduler, Error> {
-    let full = schedule(config.learning_rate, stage.steps);
-    let scheduler = if stage.layers == 1 || config.training == Training::EndToEnd {
+    let steps = launch.steps.len();
+    let full = schedule(config.learning_rate, steps);
+    let scheduler = if launch.layers == 1 || config.training == Training::EndToEnd {
         ModuleLrSchedulerConfig::new(full.into())
     } else {
-        let earlier = schedule(config.learning_rate * config.earlier_layers_lr, stage.steps);
-        let newest = ParamGroup::ids_from_module(model.layers[stage.layers - 1].clone());
+        let earlier = schedule(config.learning_rate * config.earlier_layers_lr, steps);
+        let newest = ParamGroup::ids_from_module(network.layers[launch.layers - 1].clone());
         ModuleLrSchedulerConfig::new(earlier.into()).with_group(newest, full)
     };
-    scheduler.init().map_err(Error::Usage)
+    scheduler
+        .init()
+        .map_err(|e| Error::Training(format!("learning-rate schedule: {e}")))
 }
 
-/// Ends training after an epoch, with no checkpoint of it, when its validation loss is not
-/// finite (so a resume never starts from a diverged network) or when it is past `stop_after`
-/// (as a kill would, for testing resume); writes the run's wall time beside each checkpoint.
-#[derive(Clone)]
-struct EpochGuard {
-    stop_after: Option<usize>,
-    checkpoints: PathBuf,
-    clock: RunClock,
-    state: Arc<Mutex<GuardState>>,
-}
+/// Ends a launch after an epoch whose validation NMSE is not finite: burn-train's own early
+/// stopping waits a number of epochs without improvement, and a NaN would sit them out.
+#[derive(Clone, Default)]
+struct Divergence(Arc<Mutex<Option<(usize, f64)>>>);
 
-/// What the guard saw, read once the launch is over.
-#[derive(Default)]
-struct GuardState {
-    /// The newest epoch checkpointed.
-    checkpointed: Option<usize>,
-    /// The epoch whose validation loss was not finite, and that loss.
-    diverged: Option<(usize, f64)>,
-    /// A wall-time file that could not be written.
-    unwritten: Option<(PathBuf, std::io::Error)>,
-}
-
-impl EpochGuard {
-    fn ends(&self, epoch: usize, store: &EventStoreClient) -> bool {
-        let name = LossMetric::new().name();
-        let loss = store.find_metric(&name, epoch, Aggregate::Mean, &Split::Valid);
-        let mut state = self.state.lock().expect("not poisoned");
-        if let Some(loss) = loss.filter(|loss| !loss.is_finite()) {
-            state.diverged = Some((epoch, loss));
-        }
-        state.diverged.is_some()
-            || state.unwritten.is_some()
-            || self.stop_after.is_some_and(|last| epoch > last)
-    }
-
-    /// Follows burn-train's checkpointing `actions` for `epoch` with the wall-time files.
-    fn record(&self, epoch: usize, actions: &[CheckpointingAction]) {
-        let mut state = self.state.lock().expect("not poisoned");
-        for action in actions {
-            let written = match *action {
-                CheckpointingAction::Save => {
-                    state.checkpointed = Some(epoch);
-                    let wall_seconds = self.clock.seconds();
-                    checkpoint::save_state(
-                        &self.checkpoints,
-                        CheckpointState {
-                            epoch,
-                            wall_seconds,
-                        },
-                    )
-                }
-                CheckpointingAction::Delete(old) => {
-                    checkpoint::delete_state(&self.checkpoints, old)
-                }
-            };
-            if let Err(failure) = written {
-                state.unwritten.get_or_insert(failure);
-            }
-        }
-    }
-
-    fn around<S: CheckpointingStrategy + 'static>(&self, inner: S) -> GuardedCheckpointing {
-        GuardedCheckpointing {
-            guard: self.clone(),
-            inner: Box::new(inner),
-        }
-    }
-}
-
-impl EarlyStoppingStrategy for EpochGuard {
-    // burn-train asks after the epoch's checkpointing, which the guard has already held back.
+impl EarlyStoppingStrategy for Divergence {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        self.ends(epoch, store)
-    }
-}
-
-/// A checkpointing strategy that saves nothing for an epoch the guard ends training at.
-struct GuardedCheckpointing {
-    guard: EpochGuard,
-    inner: Box<dyn CheckpointingStrategy>,
-}
-
-impl CheckpointingStrategy for GuardedCheckpointing {
-    fn checkpointing(
-        &mut self,
-        epoch: usize,
-        store: &EventStoreClient,
-    ) -> Vec<CheckpointingAction> {
-        if self.guard.ends(epoch, store) {
-            return Vec::new();
+        let name = RecoveryMetric::new(Measure::Nmse).name();
+        let nmse = store.find_metric(&name, epoch, Aggregate::Mean, &Split::Valid);
+        match nmse.filter(|v| !v.is_finite()) {
+            Some(nmse) => *self.0.lock().expect("not poisoned") = Some((epoch, nmse)),
+            None => return false,
         }
-        let actions = self.inner.checkpointing(epoch, store);
-        self.guard.record(epoch, &actions);
-        actions
+        true
     }
-}
-
-/// The renderer off the dashboard: one line per finished epoch (burn-train's own plain
-/// renderer prints a line per batch), or nothing.
-struct LineRenderer {
-    lines: bool,
-    label: String,
-    epoch: usize,
-    epochs: usize,
-    split: String,
-    started: std::time::Instant,
-}
-
-impl LineRenderer {
-    fn new(lines: bool) -> Self {
-        Self {
-            lines,
-            label: String::new(),
-            epoch: 1,
-            epochs: 0,
-            split: String::new(),
-            started: std::time::Instant::now(),
-        }
-    }
-}
-
-impl MetricsRendererTraining for LineRenderer {
-    fn update_train(&mut self, _: MetricState) {}
-    fn update_valid(&mut self, _: MetricState) {}
-    fn on_train_end(
-        &mut self,
-        _: Option<burn::train::LearnerSummary>,
-    ) -> Result<(), Box<dyn core::error::Error>> {
-        Ok(())
-    }
-}
-
-impl MetricsRendererEvaluation for LineRenderer {
-    fn update_test(&mut self, _: EvaluationName, _: MetricState) {}
-}
-
-impl TrainingProgressLogger for LineRenderer {
-    fn start(&mut self, epochs: usize, first: usize, _: Option<usize>, label: Option<&str>) {
-        self.label = label.unwrap_or("training").to_string();
-        (self.epoch, self.epochs) = (first.max(1), epochs);
-        self.started = std::time::Instant::now();
-    }
-    fn update_epoch(&mut self, epoch: usize) {
-        self.epoch = epoch + 1;
-    }
-    fn start_split(&mut self, split: &str, _: usize) {
-        self.split = split.to_string();
-    }
-    fn update_split(&mut self, _: usize) {}
-    fn end_split(&mut self) {
-        // An epoch ends with its validation split.
-        if self.lines && self.split == "valid" {
-            println!(
-                "{}: epoch {}/{} done ({:.1} s)",
-                self.label,
-                self.epoch.min(self.epochs),
-                self.epochs,
-                self.started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    fn end(&mut self) {}
-    fn log_event_training(&mut self, _: String) {}
-}
-
-impl burn::train::logger::EvaluationProgressLogger for LineRenderer {
-    fn start_global_progress(&mut self, _: usize) {}
-    fn start_test(&mut self, _: &str, _: usize) {}
-    fn update_test_progress(&mut self, _: usize) {}
-    fn end_test(&mut self) {}
-    fn end_global_progress(&mut self) {}
-    fn log_event_evaluation(&mut self, _: String) {}
-}
-
-impl MetricsRenderer for LineRenderer {
-    fn manual_close(&mut self) {}
-    fn register_metric(&mut self, _: MetricDefinition) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Shrinkage, Weight};
+    use crate::model::Weight;
+
+    #[test]
+    fn stage_wise_launches_split_the_steps() {
+        let config = ExperimentConfig::new()
+            .with_layers(4)
+            .with_steps(10)
+            .with_checkpoint_every(2);
+        let split: Vec<_> = launches(&config)
+            .into_iter()
+            .map(|l| (l.layers, l.steps, l.epochs))
+            .collect();
+        assert_eq!(
+            split,
+            [(1, 0..3, 2), (2, 3..6, 2), (3, 6..8, 1), (4, 8..10, 1)]
+        );
+        let end_to_end = launches(&config.with_training(Training::EndToEnd));
+        assert_eq!((end_to_end.len(), end_to_end[0].steps.clone()), (1, 0..10));
+    }
+
+    #[test]
+    fn learning_rate_drops_at_60_and_85_percent() {
+        let mut scheduler = schedule(1e-3, 100).init().unwrap();
+        let rates: Vec<f64> = (0..100).map(|_| scheduler.step().base()).collect();
+        assert_eq!(
+            (rates[59], rates[60], rates[84]),
+            (1e-3, 1e-3 * 0.2, 1e-3 * 0.2)
+        );
+        assert_eq!((rates[85], rates[99]), (1e-3 * 0.02, 1e-3 * 0.02));
+        // Launches too short for three parts still get a valid schedule.
+        for steps in 1..5 {
+            schedule(1e-3, steps).init().unwrap();
+        }
+    }
 
     #[test]
     fn stage_wise_launches_slow_the_earlier_layers() {
-        let config = RunConfig {
-            layers: 3,
-            steps: 30,
-            training: Training::StageWise,
-            earlier_layers_lr: 0.25,
-            learning_rate: 0.01,
-            ..RunConfig::default()
-        };
+        let config = ExperimentConfig::new()
+            .with_layers(3)
+            .with_steps(30)
+            .with_earlier_layers_lr(0.25);
         let problem = Problem::new(&config);
-        let model = Unfolded::new(&problem, &config, Shrinkage::Hard, &Device::flex());
-        let id = |layer: usize| match &model.layers[layer].weight {
+        let network = Unfolded::init(&problem, &config, false, &Device::flex());
+        let id = |layer: usize| match &network.layers[layer].weight {
             Weight::Analytic(step) => step.id,
             Weight::Free(weight) => weight.id,
         };
         // Stage 2 trains layers 1 and 2: the second at the full rate, the first slowed.
-        let stage = config.stages()[1];
-        let rates = learning_rates(&config, &stage, &model).unwrap().step();
+        let rates = learning_rates(&config, &launches(&config)[1], &network)
+            .unwrap()
+            .step();
         assert_eq!(rates.lr_from_param(id(1), None), 0.01);
         assert_eq!(rates.lr_from_param(id(0), None), 0.0025);
         // End to end, every layer at the full rate.
-        let end_to_end = RunConfig {
-            training: Training::EndToEnd,
-            ..config
-        };
-        let stage = end_to_end.stages()[0];
-        let rates = learning_rates(&end_to_end, &stage, &model).unwrap().step();
+        let end_to_end = config.with_training(Training::EndToEnd);
+        let rates = learning_rates(&end_to_end, &launches(&end_to_end)[0], &network)
+            .unwrap()
+            .step();
         assert_eq!(rates.lr_from_param(id(0), None), 0.01);
     }
 }

@@ -37,8 +37,16 @@ pub struct LearnedHardshrinkConfig {
     pub estimator: ThresholdEstimator,
 }
 
-/// Smallest initial threshold: softplus maps it to a finite parameter with a usable gradient.
-const MIN_INITIAL_LAMBD: f64 = 1e-6;
+/// Smallest threshold set through the config or [`LearnedHardshrink::with_lambd`]: softplus maps
+/// it to a finite parameter with a usable gradient (and f32 still holds it).
+const MIN_LAMBD: f64 = 1e-6;
+
+/// θ = softplus⁻¹(λ) = ln(e^λ - 1), written so that a large λ does not overflow; λ is floored at
+/// [`MIN_LAMBD`].
+fn raw_of(lambd: f64) -> f64 {
+    let lambd = lambd.max(MIN_LAMBD);
+    lambd + (-(-lambd).exp_m1()).ln()
+}
 
 impl LearnedHardshrinkConfig {
     /// Builds the module, or says which field is out of range.
@@ -53,10 +61,7 @@ impl LearnedHardshrinkConfig {
             return Err(HardshrinkError::InvalidFeatures);
         }
         // λ = softplus(θ) keeps every threshold > 0 whatever step an optimiser takes on θ.
-        let lambd = self.initial_lambd.max(MIN_INITIAL_LAMBD);
-        // softplus⁻¹(λ) = ln(e^λ - 1), written so that a large λ does not overflow.
-        let raw = lambd + (-(-lambd).exp_m1()).ln();
-        let raw = Tensor::<1>::full([self.features.unwrap_or(1)], raw, device);
+        let raw = Tensor::<1>::full([self.features.unwrap_or(1)], raw_of(self.initial_lambd), device);
         Ok(LearnedHardshrink {
             raw_lambd: Param::from_tensor(raw),
             dim: self.dim,
@@ -106,6 +111,24 @@ impl LearnedHardshrink {
     /// The thresholds λ = softplus(θ), shape `[features]` (or `[1]`); tracked for autodiff.
     pub fn lambd(&self) -> Tensor<1> {
         softplus(self.raw_lambd.val(), 1.0)
+    }
+
+    /// The same module with every threshold set to `lambd` (floored at 1e-6, as the config's
+    /// initial value is); the parameter keeps its id, so an optimiser's state still applies.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use burn_hardshrink::LearnedHardshrinkConfig;
+    ///
+    /// let act = LearnedHardshrinkConfig::new().init(&Device::flex()).with_lambd(0.25);
+    /// let lambd = act.lambd().into_data().try_to_vec::<f32>().unwrap()[0];
+    /// assert!((lambd - 0.25).abs() < 1e-6);
+    /// ```
+    pub fn with_lambd(self, lambd: f64) -> Self {
+        let raw_lambd = self
+            .raw_lambd
+            .map(|raw| raw.zeros_like().add_scalar(raw_of(lambd)));
+        Self { raw_lambd, ..self }
     }
 
     /// Applies the shrink with the learned thresholds.

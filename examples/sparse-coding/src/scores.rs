@@ -1,13 +1,8 @@
-//! Scores of an estimate against the true codes: on the host in f64 for the final tables, and as
-//! burn-train metrics (validation NMSE in dB, support F1) for the dashboard and the metric logs.
+//! Scores of an estimate against the true codes, on the host in f64: NMSE, support and the
+//! samples a method does not recover.
 
-use burn::tensor::{Tensor, TensorReadError, Transaction};
-use burn::train::metric::{
-    Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes, NumericEntry,
-    SerializedEntry,
-};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// Normalised mean squared error in dB: `10·log10(Σ‖x̂ − x‖² / Σ‖x‖²)` over the whole set.
 ///
@@ -18,7 +13,7 @@ pub fn nmse_db(estimate: &[f32], truth: &[f32]) -> f64 {
 }
 
 /// `(Σ (x̂ − x)², Σ x²)` in f64.
-fn error_and_energy(estimate: &[f32], truth: &[f32]) -> (f64, f64) {
+pub fn error_and_energy(estimate: &[f32], truth: &[f32]) -> (f64, f64) {
     assert_eq!(
         estimate.len(),
         truth.len(),
@@ -93,10 +88,7 @@ fn ratio(num: usize, den: usize) -> f64 {
 
 /// A tensor's values on the host, as f32 (every score here is computed on host copies).
 pub fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("float data")
+    t.try_into_vec_as::<f32>().expect("float data")
 }
 
 /// A sample whose own NMSE is worse than this is counted as not recovered.
@@ -208,232 +200,9 @@ impl MethodScores {
     }
 }
 
-/// What the recovery metrics read: the last layer's estimate and the true codes.
-pub struct RecoveryInput {
-    /// Estimate, rows × n.
-    pub estimate: Tensor<2>,
-    /// Truth, rows × n.
-    pub target: Tensor<2>,
-}
-
-impl RecoveryInput {
-    /// Both tensors on the host, read in one transaction.
-    fn host(&self) -> Result<(Vec<f32>, Vec<f32>), TensorReadError> {
-        let [estimate, target] = Transaction::default()
-            .register(self.estimate.clone())
-            .register(self.target.clone())
-            .try_execute()?
-            .try_into()
-            .expect("two tensors registered");
-        Ok((
-            estimate.try_into_vec_as::<f32>()?,
-            target.try_into_vec_as::<f32>()?,
-        ))
-    }
-}
-
-/// Formats an epoch's value and the last batch's, as burn-train's own metrics do.
-fn entry(
-    epoch: f64,
-    batch: f64,
-    unit: Option<&str>,
-    precision: usize,
-    last: bool,
-) -> SerializedEntry {
-    // Fixed decimals: burn-train's `format_float` turns every negative number (every dB value
-    // here) into scientific notation.
-    let (e, b) = (
-        format!("{epoch:.precision$}"),
-        format!("{batch:.precision$}"),
-    );
-    let formatted = match unit {
-        Some(u) => format!("epoch {e} {u} - batch {b} {u}"),
-        None => format!("epoch {e} - batch {b}"),
-    };
-    let serialized = if last {
-        NumericEntry::Final(epoch)
-    } else {
-        NumericEntry::Value(epoch)
-    };
-    SerializedEntry::new(formatted, serialized.serialize())
-}
-
-/// What an epoch metric counts over samples: sums that add up across batches, and the value
-/// they give (so an epoch's value is computed from the epoch's sums, not averaged over batches).
-pub trait Tally: Clone + Default + Send + Sync + 'static {
-    /// The metric's name in the dashboard and the logs.
-    const NAME: &'static str;
-    /// What it measures.
-    const DESCRIPTION: &'static str;
-    /// The unit printed after the value.
-    const UNIT: Option<&'static str>;
-    /// Whether a higher value is better.
-    const HIGHER_IS_BETTER: bool;
-    /// Decimals printed.
-    const PRECISION: usize;
-    /// The tally of one batch.
-    fn of(estimate: &[f32], target: &[f32]) -> Self;
-    /// Adds another tally to this one.
-    fn add(&mut self, other: &Self);
-    /// The metric's value.
-    fn value(&self) -> f64;
-}
-
-/// `(Σ ‖x̂ − x‖², Σ ‖x‖²)`, whose value is the NMSE in dB.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ErrorEnergy {
-    /// Squared error.
-    pub error: f64,
-    /// Squared norm of the truth.
-    pub energy: f64,
-}
-
-impl Tally for ErrorEnergy {
-    const NAME: &'static str = "NMSE";
-    const DESCRIPTION: &'static str = "NMSE of the last layer, 10·log10(Σ‖x̂ − x‖² / Σ‖x‖²)";
-    const UNIT: Option<&'static str> = Some("dB");
-    const HIGHER_IS_BETTER: bool = false;
-    const PRECISION: usize = 2;
-
-    fn of(estimate: &[f32], target: &[f32]) -> Self {
-        let (error, energy) = error_and_energy(estimate, target);
-        Self { error, energy }
-    }
-
-    fn add(&mut self, other: &Self) {
-        self.error += other.error;
-        self.energy += other.energy;
-    }
-
-    fn value(&self) -> f64 {
-        10.0 * (self.error / self.energy).log10()
-    }
-}
-
-impl Tally for SupportCounts {
-    const NAME: &'static str = "Support F1";
-    const DESCRIPTION: &'static str = "F1 of the estimated support (x̂ ≠ 0) against the true one";
-    const UNIT: Option<&'static str> = None;
-    const HIGHER_IS_BETTER: bool = true;
-    const PRECISION: usize = 3;
-
-    fn of(estimate: &[f32], target: &[f32]) -> Self {
-        SupportCounts::of(estimate, target)
-    }
-
-    fn add(&mut self, other: &Self) {
-        self.hits += other.hits;
-        self.reported += other.reported;
-        self.actual += other.actual;
-    }
-
-    fn value(&self) -> f64 {
-        self.f1()
-    }
-}
-
-/// A burn-train metric of the last layer's estimate, tallied over the epoch's samples.
-#[derive(Clone)]
-pub struct EpochMetric<T: Tally> {
-    name: MetricName,
-    epoch: T,
-    batch: T,
-}
-
-/// Validation NMSE of the last layer in dB, a ratio of sums over the epoch's samples (not a
-/// mean of per-batch ratios).
-pub type NmseMetric = EpochMetric<ErrorEnergy>;
-
-/// Support F1 of the last layer (estimated nonzeros against true nonzeros), counted over the
-/// epoch's samples.
-pub type SupportF1Metric = EpochMetric<SupportCounts>;
-
-impl<T: Tally> EpochMetric<T> {
-    /// The metric, with nothing tallied.
-    pub fn new() -> Self {
-        Self {
-            name: Arc::new(T::NAME.into()),
-            epoch: T::default(),
-            batch: T::default(),
-        }
-    }
-
-    fn entry(&self, last: bool) -> SerializedEntry {
-        entry(
-            self.epoch.value(),
-            self.batch.value(),
-            T::UNIT,
-            T::PRECISION,
-            last,
-        )
-    }
-}
-
-impl<T: Tally> Default for EpochMetric<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T: Tally> Metric for EpochMetric<T> {
-    type Input = RecoveryInput;
-
-    fn name(&self) -> MetricName {
-        self.name.clone()
-    }
-
-    fn description(&self) -> Option<String> {
-        Some(T::DESCRIPTION.into())
-    }
-
-    fn attributes(&self) -> MetricAttributes {
-        NumericAttributes {
-            unit: T::UNIT.map(Into::into),
-            higher_is_better: T::HIGHER_IS_BETTER,
-        }
-        .into()
-    }
-
-    fn update(
-        &mut self,
-        item: &RecoveryInput,
-        _metadata: &MetricMetadata,
-    ) -> Result<SerializedEntry, TensorReadError> {
-        let (estimate, target) = item.host()?;
-        self.batch = T::of(&estimate, &target);
-        self.epoch.add(&self.batch);
-        Ok(self.entry(false))
-    }
-
-    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        Ok(self.entry(true))
-    }
-
-    fn clear(&mut self) {
-        self.epoch = T::default();
-        self.batch = T::default();
-    }
-}
-
-impl<T: Tally> Numeric for EpochMetric<T> {
-    fn value(&self) -> Option<NumericEntry> {
-        Some(NumericEntry::Value(self.batch.value()))
-    }
-
-    fn running_value(&self) -> Option<NumericEntry> {
-        Some(NumericEntry::Value(self.epoch.value()))
-    }
-
-    fn final_value(&self) -> NumericEntry {
-        NumericEntry::Final(self.epoch.value())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::data::dataloader::Progress;
-    use burn::tensor::Device;
 
     #[test]
     fn nmse_of_known_errors() {
@@ -475,43 +244,5 @@ mod tests {
             (none.precision(), none.recall(), none.f1()),
             (1.0, 0.0, 0.0)
         );
-    }
-
-    fn input(estimate: &[f32], target: &[f32]) -> RecoveryInput {
-        let device = Device::flex();
-        let rows = |v: &[f32]| Tensor::<1>::from_floats(v, &device).reshape([1, v.len()]);
-        RecoveryInput {
-            estimate: rows(estimate),
-            target: rows(target),
-        }
-    }
-
-    #[test]
-    fn epoch_metrics_are_ratios_of_sums_over_batches() {
-        let metadata = MetricMetadata {
-            progress: Progress::new(1, 2, None),
-            iteration: Some(1),
-            lr: None,
-        };
-        // Batch 1: error 1 of energy 1; batch 2: error 0 of energy 99. Over the epoch: 1/100,
-        // -20 dB (a mean of the per-batch ratios would say 1/2, -3 dB).
-        let batches = [
-            input(&[0.0, 0.0], &[1.0, 0.0]),
-            input(&[9.0, 3.0, 3.0], &[9.0, 3.0, 3.0]),
-        ];
-        let mut nmse = NmseMetric::new();
-        let mut f1 = SupportF1Metric::new();
-        for batch in &batches {
-            nmse.update(batch, &metadata).unwrap();
-            f1.update(batch, &metadata).unwrap();
-        }
-        let entry = nmse.compute().unwrap();
-        assert!((nmse.final_value().current() + 20.0).abs() < 1e-9);
-        assert!(entry.serialized.ends_with(",final"), "{}", entry.serialized);
-        assert!(entry.formatted.contains("-20.00 dB"), "{}", entry.formatted);
-        // 3 of 4 true nonzeros found, nothing false: precision 1, recall 3/4.
-        assert!((f1.final_value().current() - 6.0 / 7.0).abs() < 1e-12);
-        nmse.clear();
-        assert!(nmse.running_value().unwrap().current().is_nan());
     }
 }

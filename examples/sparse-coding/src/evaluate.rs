@@ -1,0 +1,175 @@
+//! After training: each network's last threshold set on the validation set, every method scored
+//! on the test set, `results.json` and the table the command line prints.
+
+use crate::baselines::{self, Method};
+use crate::config::ExperimentConfig;
+use crate::error::Error;
+use crate::model::{Layer, Shrink, Unfolded};
+use crate::problem::{Operator, Problem, Samples, Stream};
+use crate::scores::{FAILURE_DB, MethodScores, SupportCounts, host, nmse_db};
+use burn::tensor::Tensor;
+use burn_hardshrink::DeviceName;
+use serde::{Deserialize, Serialize};
+
+/// Every method's scores on the test set: `results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// The unfolded network with learned hard thresholds.
+    pub learned_iht: MethodScores,
+    /// Its twin with learned soft thresholds (LISTA-CP), trained beside it.
+    pub lista_cp: MethodScores,
+    /// ISTA with its validated threshold.
+    pub ista: MethodScores,
+    /// FISTA with its validated threshold.
+    pub fista: MethodScores,
+    /// IHT with its validated threshold.
+    pub iht: MethodScores,
+    /// The run's wall time, from its start to its results, over every invocation up to its newest
+    /// checkpoint; in seconds.
+    pub wall_seconds: f64,
+    /// Training steps taken.
+    pub steps: usize,
+    /// The device the run trained on (the first, with several).
+    pub device: DeviceName,
+}
+
+impl Results {
+    /// Scores the trained networks (learned IHT, then its twin) and the baselines; `training_seconds` is the run's wall time when
+    /// training ended, `wall` gives it now.
+    pub fn of(
+        config: &ExperimentConfig,
+        problem: &Problem,
+        [hard, soft]: [Unfolded; 2],
+        training_seconds: f64,
+        wall: impl Fn() -> f64,
+    ) -> Result<Self, Error> {
+        let device = config.devices[0].open()?;
+        let operator = problem.operator(&device);
+        let validation = problem.sample(
+            config.seed,
+            Stream::Validation,
+            0,
+            config.validation_samples,
+        );
+        let test = problem.sample(config.test_seed, Stream::Test, 0, config.test_samples);
+        let test_y = test.measurements(&device);
+        // A hard threshold keeps what it passes exactly, so the last one only decides the
+        // support: picked by F1. A soft one also shrinks what it keeps: picked by NMSE, the
+        // measure the twin trades its support against.
+        let network = |network: Unfolded, by_support: bool| {
+            let (network, trained_last) = match config.calibrate_last_threshold {
+                true => calibrate(network, &validation, &operator, by_support),
+                false => (network, None),
+            };
+            let outputs = network.forward(test_y.clone(), &operator, config.layers);
+            let outputs: Vec<_> = outputs.into_iter().map(host).collect();
+            MethodScores {
+                step_sizes: network.step_sizes(),
+                trained_last_threshold: trained_last,
+                training_seconds: Some(training_seconds),
+                ..MethodScores::of(&outputs, &test.x, config.n, network.thresholds())
+            }
+        };
+        let (learned_iht, lista_cp) = (network(hard, true), network(soft, false));
+        let validation_y = validation.measurements(&device);
+        let [ista, fista, iht] = Method::ALL.map(|method| {
+            let tau = baselines::choose_threshold(
+                method,
+                &operator,
+                &validation_y,
+                &validation.x,
+                config.layers,
+            );
+            let iterates = baselines::iterate(method, &operator, &test_y, tau, config.layers);
+            let iterates: Vec<_> = iterates.into_iter().map(host).collect();
+            MethodScores::of(&iterates, &test.x, config.n, vec![tau])
+        });
+        let (wall_seconds, steps, device) = (wall(), config.steps, config.devices[0]);
+        Ok(Self {
+            learned_iht,
+            lista_cp,
+            ista,
+            fista,
+            iht,
+            wall_seconds,
+            steps,
+            device,
+        })
+    }
+
+    /// `(name, scores)` of every method, the networks first.
+    pub fn methods(&self) -> [(&'static str, &MethodScores); 5] {
+        [
+            ("learned_iht", &self.learned_iht),
+            ("lista_cp", &self.lista_cp),
+            ("ista", &self.ista),
+            ("fista", &self.fista),
+            ("iht", &self.iht),
+        ]
+    }
+
+    /// A text table: NMSE per layer, then support scores, one column per method.
+    pub fn table(&self) -> String {
+        let methods = self.methods();
+        let row = |label: &str, cell: &dyn Fn(&str, &MethodScores) -> String| {
+            let cells: String = methods
+                .iter()
+                .map(|(name, s)| format!("{:>13}", cell(name, s)))
+                .collect();
+            format!("{label:<12}{cells}\n")
+        };
+        let mut out = row("NMSE (dB)", &|name, _| name.to_string());
+        for layer in 0..self.learned_iht.nmse_db.len() {
+            out += &row(&format!("layer {}", layer + 1), &|_, s| {
+                format!("{:.2}", s.nmse_db[layer])
+            });
+        }
+        out += &row("precision", &|_, s| format!("{:.3}", s.precision));
+        out += &row("recall", &|_, s| format!("{:.3}", s.recall));
+        out += &row("F1", &|_, s| format!("{:.3}", s.f1));
+        out += &row("failures", &|_, s| s.failures.count.to_string());
+        out + &format!("(failures: test samples whose own NMSE is above {FAILURE_DB} dB)\n")
+    }
+}
+
+/// `network` with its last threshold set to the best of `λ_K·2^(i/4)`, i in −8..=12, on
+/// `samples` (by support F1 then NMSE, or the other way round), and the threshold it had; a fixed
+/// threshold is kept.
+fn calibrate(
+    mut network: Unfolded,
+    samples: &Samples,
+    operator: &Operator,
+    by_support: bool,
+) -> (Unfolded, Option<f64>) {
+    let last = network.layers.last().expect("at least one layer");
+    if matches!(last.shrink, Shrink::Fixed(_)) {
+        return (network, None);
+    }
+    let y = samples.measurements(&operator.dictionary.device());
+    let input: Tensor<2> = network.last_input(y, operator);
+    let last = network.layers.pop().expect("at least one layer");
+    let trained = last.shrink.threshold();
+    let score = |shrink: &Shrink| {
+        let estimate = host(shrink.forward(input.clone()));
+        let (f1, accuracy) = (
+            SupportCounts::of(&estimate, &samples.x).f1(),
+            -nmse_db(&estimate, &samples.x),
+        );
+        if by_support {
+            (f1, accuracy)
+        } else {
+            (accuracy, f1)
+        }
+    };
+    let mut best = (score(&last.shrink), trained);
+    for i in -8..=12 {
+        let candidate = trained * 2f64.powf(i as f64 / 4.0);
+        let scored = score(&last.shrink.clone().with_threshold(candidate));
+        if scored.partial_cmp(&best.0) == Some(std::cmp::Ordering::Greater) {
+            best = (scored, candidate);
+        }
+    }
+    let shrink = last.shrink.with_threshold(best.1);
+    network.layers.push(Layer { shrink, ..last });
+    (network, Some(trained))
+}

@@ -1,0 +1,277 @@
+//! What burn-train shows and logs beside its loss and learning rate: validation NMSE in dB and
+//! support F1; and the renderer used where there is no terminal for the dashboard.
+
+use crate::model::Recovery;
+use crate::scores::{SupportCounts, nmse_db};
+use burn::tensor::{ExecutionError, Tensor, TensorReadError, Transaction};
+use burn::train::LearnerSummary;
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::{
+    Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricDefinition, MetricMetadata,
+    MetricName, Numeric, NumericAttributes, NumericEntry, SerializedEntry,
+};
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+impl ItemLazy for Recovery {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        // Dispatches the step's buffered work, so the metric thread does not wait on it; the
+        // metrics read the tensors on their device, off the autodiff graph.
+        self.loss.device().flush()?;
+        let detach = |t: Tensor<2>| t.without_autodiff();
+        Ok(Self {
+            loss: self.loss.without_autodiff(),
+            estimate: self
+                .estimate
+                .map(|(estimate, target)| (detach(estimate), detach(target))),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for Recovery {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+impl Adaptor<Recovery> for Recovery {
+    fn adapt(&self) -> Recovery {
+        self.clone()
+    }
+}
+
+/// What a [`RecoveryMetric`] measures of the last layer's estimate in validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// NMSE in dB, `10·log10(Σ‖x̂ − x‖² / Σ‖x‖²)`.
+    Nmse,
+    /// F1 of the estimated support (`x̂ ≠ 0`) against the true one.
+    SupportF1,
+}
+
+/// A measure of the validation set's estimate. The set is one batch, so the batch's value is the
+/// epoch's: a ratio of sums over the set, not a mean of per-batch ratios. Formatted here:
+/// burn-train writes every negative number (every dB value) in scientific notation.
+#[derive(Clone)]
+pub struct RecoveryMetric {
+    measure: Measure,
+    name: MetricName,
+    value: f64,
+}
+
+impl RecoveryMetric {
+    /// The metric, with nothing measured.
+    pub fn new(measure: Measure) -> Self {
+        let name = match measure {
+            Measure::Nmse => "NMSE",
+            Measure::SupportF1 => "Support F1",
+        };
+        Self {
+            measure,
+            name: Arc::new(name.into()),
+            value: f64::NAN,
+        }
+    }
+
+    fn entry(&self, last: bool) -> SerializedEntry {
+        let formatted = match self.measure {
+            Measure::Nmse => format!("{:.2} dB", self.value),
+            Measure::SupportF1 => format!("{:.3}", self.value),
+        };
+        let value = self.value;
+        let entry = if last {
+            NumericEntry::Final(value)
+        } else {
+            NumericEntry::Value(value)
+        };
+        SerializedEntry::new(formatted, entry.serialize())
+    }
+}
+
+impl Metric for RecoveryMetric {
+    type Input = Recovery;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        let unit = (self.measure == Measure::Nmse).then(|| "dB".to_string());
+        let higher_is_better = self.measure == Measure::SupportF1;
+        NumericAttributes {
+            unit,
+            higher_is_better,
+        }
+        .into()
+    }
+
+    fn update(
+        &mut self,
+        item: &Recovery,
+        _: &MetricMetadata,
+    ) -> Result<SerializedEntry, TensorReadError> {
+        let (estimate, target) = item.estimate.clone().expect("a validation step's output");
+        let [estimate, target] = Transaction::default()
+            .register(estimate)
+            .register(target)
+            .try_execute()?
+            .try_into()
+            .expect("two tensors registered");
+        let (estimate, target) = (
+            estimate.try_into_vec_as::<f32>()?,
+            target.try_into_vec_as::<f32>()?,
+        );
+        self.value = match self.measure {
+            Measure::Nmse => nmse_db(&estimate, &target),
+            Measure::SupportF1 => SupportCounts::of(&estimate, &target).f1(),
+        };
+        Ok(self.entry(false))
+    }
+
+    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
+        Ok(self.entry(true))
+    }
+
+    fn clear(&mut self) {
+        self.value = f64::NAN;
+    }
+}
+
+impl Numeric for RecoveryMetric {
+    fn value(&self) -> Option<NumericEntry> {
+        Some(NumericEntry::Value(self.value))
+    }
+
+    fn running_value(&self) -> Option<NumericEntry> {
+        Some(NumericEntry::Value(self.value))
+    }
+
+    fn final_value(&self) -> NumericEntry {
+        NumericEntry::Final(self.value)
+    }
+}
+
+/// The renderer off a terminal: a line per finished epoch (burn-train's plain renderer prints one
+/// per batch, 32 000 in the default run), or nothing when quiet.
+pub struct EpochLines {
+    quiet: bool,
+    label: String,
+    epoch: usize,
+    epochs: usize,
+    split: String,
+    started: Instant,
+}
+
+impl EpochLines {
+    /// A renderer that prints, unless `quiet`.
+    pub fn new(quiet: bool) -> Self {
+        let (label, split, started) = (String::new(), String::new(), Instant::now());
+        Self {
+            quiet,
+            label,
+            epoch: 1,
+            epochs: 0,
+            split,
+            started,
+        }
+    }
+}
+
+impl TrainingProgressLogger for EpochLines {
+    fn start(&mut self, epochs: usize, first: usize, _: Option<usize>, label: Option<&str>) {
+        self.label = label.unwrap_or("training").to_string();
+        (self.epoch, self.epochs, self.started) = (first.max(1), epochs, Instant::now());
+    }
+    fn update_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch + 1;
+    }
+    fn start_split(&mut self, split: &str, _: usize) {
+        self.split = split.to_string();
+    }
+    fn end_split(&mut self) {
+        // An epoch ends with its validation.
+        if !self.quiet && self.split == "valid" {
+            let (epoch, seconds) = (
+                self.epoch.min(self.epochs),
+                self.started.elapsed().as_secs_f64(),
+            );
+            println!(
+                "{}: epoch {epoch}/{} done ({seconds:.1} s)",
+                self.label, self.epochs
+            );
+        }
+    }
+    fn update_split(&mut self, _: usize) {}
+    fn end(&mut self) {}
+    fn log_event_training(&mut self, _: String) {}
+}
+
+impl MetricsRendererTraining for EpochLines {
+    fn update_train(&mut self, _: MetricState) {}
+    fn update_valid(&mut self, _: MetricState) {}
+    fn on_train_end(
+        &mut self,
+        _: Option<LearnerSummary>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        Ok(())
+    }
+}
+
+impl MetricsRendererEvaluation for EpochLines {
+    fn update_test(&mut self, _: EvaluationName, _: MetricState) {}
+}
+
+impl EvaluationProgressLogger for EpochLines {
+    fn start_global_progress(&mut self, _: usize) {}
+    fn start_test(&mut self, _: &str, _: usize) {}
+    fn update_test_progress(&mut self, _: usize) {}
+    fn end_test(&mut self) {}
+    fn end_global_progress(&mut self) {}
+    fn log_event_evaluation(&mut self, _: String) {}
+}
+
+impl MetricsRenderer for EpochLines {
+    fn manual_close(&mut self) {}
+    fn register_metric(&mut self, _: MetricDefinition) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::data::dataloader::Progress;
+    use burn::tensor::Device;
+
+    #[test]
+    fn the_validation_estimate_is_scored_in_db_and_f1() {
+        let metadata = MetricMetadata {
+            progress: Progress::new(1, 1, None),
+            iteration: Some(1),
+            lr: None,
+        };
+        let device = Device::flex();
+        let rows = |v: &[f32]| Tensor::<1>::from_floats(v, &device).reshape([2, v.len() / 2]);
+        // Error 1 against energy 100 (−20 dB); 3 of 4 true nonzeros found, none false.
+        let recovery = Recovery {
+            loss: Tensor::<1>::from_floats([0.5], &device),
+            estimate: Some((
+                rows(&[0.0, 0.0, 9.0, 3.0, 3.0, 0.0]),
+                rows(&[1.0, 0.0, 9.0, 3.0, 3.0, 0.0]),
+            )),
+        };
+        let mut nmse = RecoveryMetric::new(Measure::Nmse);
+        let mut f1 = RecoveryMetric::new(Measure::SupportF1);
+        nmse.update(&recovery, &metadata).unwrap();
+        f1.update(&recovery, &metadata).unwrap();
+        let entry = nmse.compute().unwrap();
+        assert!((nmse.final_value().current() + 20.0).abs() < 1e-9);
+        assert!(entry.serialized.ends_with(",final"), "{}", entry.serialized);
+        assert_eq!(entry.formatted, "-20.00 dB");
+        assert!((f1.final_value().current() - 6.0 / 7.0).abs() < 1e-12);
+        nmse.clear();
+        assert!(nmse.running_value().unwrap().current().is_nan());
+    }
+}
