@@ -1,5 +1,5 @@
 //! The workspace's test suite: `suite/` (PyTorch's golden values on every backend, gradients,
-//! properties, learned thresholds, gradient checkpointing, the unfused GPU backend) and
+//! properties, learned thresholds, gradient checkpointing, the GPU backend without fusion) and
 //! `allocation.rs` (in-place forwards allocate nothing), run by `cargo test --workspace`.
 //!
 //! The library itself holds no code: it carries the READMEs as documentation, so that every Rust

@@ -6,7 +6,7 @@ use burn::tensor::activation::hard_shrink;
 use burn::tensor::{DType::F64, Device, Distribution, Tensor, TensorData};
 use burn_hardshrink::{Hardshrink, hardshrink};
 
-use crate::common::{cpu_devices, gpu, random, to_bits};
+use crate::common::{cpu_devices, gpu_device, random, to_bits};
 
 /// Points spread over [-3, 3], none within 1e-3 of ±λ so the finite difference does not
 /// straddle the jump.
@@ -162,8 +162,12 @@ fn input_gradient_equals_burns_builtin_on_random_data() {
 /// A small model's output and parameter gradients on the GPU equal the CPU's, up to the
 /// matmuls' rounding (the shrink itself is exact on both).
 #[test]
+#[cfg_attr(
+    not(gpu_tests),
+    ignore = "no GPU driver was found when the tests were built"
+)]
 fn cpu_and_gpu_agree_on_a_model() {
-    let Some(gpu) = gpu() else { return };
+    let gpu = gpu_device();
     // x·W1 → Hardshrink → ·W2 with the same numbers on both devices.
     let numbers = |n: usize, seed: usize| -> Vec<f32> {
         (0..n)

@@ -3,8 +3,8 @@
 //! optimiser, saving and loading, and a small training run that finds the best threshold.
 
 use crate::common::{
-    assert_same_bits, data_bits, devices, from_bits, gpu, gpu_holds, narrow_bits, random, to_bits,
-    widen,
+    assert_same_bits, data_bits, devices, from_bits, gpu_device, gpu_holds, narrow_bits, random,
+    to_bits, widen,
 };
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -398,8 +398,12 @@ fn learned_run<const D: usize>(
 /// several partial sums per feature; thresholds include 0, -0, a negative one (the identity),
 /// +inf and NaN.
 #[test]
+#[cfg_attr(
+    not(gpu_tests),
+    ignore = "no GPU driver was found when the tests were built"
+)]
 fn gpu_kernels_match_the_cpu_kernels() {
-    let Some(gpu) = gpu() else { return };
+    let gpu = gpu_device();
     let cpu = Device::flex();
     let dtypes: Vec<DType> = [DType::F32, DType::F16, DType::F64, DType::BF16]
         .into_iter()

@@ -1,12 +1,12 @@
-//! The CubeCL kernels without Burn's fusion layer, as a build with fusion off runs them.
+//! The GPU backend without Burn's fusion layer, as a build with fusion off runs it.
 //!
-//! With fusion on (this suite's build), Burn's `Cube` backend is `Fusion<CubeBackend>` and the op
-//! runs as fusable primitive ops; with fusion off, `Cube` is `CubeBackend` itself and the CubeCL
-//! kernels run. These tests call `CubeBackend` and `Autodiff<CubeBackend>` directly on the GPU's
-//! primitives, so the kernels are held to the PyTorch fixtures too. (`.ci/run` type-checks the
+//! With fusion on (this suite's build), Burn's `Cube` backend is `Fusion<CubeBackend>`; with
+//! fusion off it is `CubeBackend` itself, where the op runs Burn's primitive ops unfused. These
+//! tests call `CubeBackend` and `Autodiff<CubeBackend>` directly on the GPU's primitives, so that
+//! path is held to the PyTorch fixtures too. (`.ci/run` type-checks the
 //! crate with fusion really off, `tests/fusion-off`.)
 
-use crate::common::{assert_same_bits, data_bits, dtype_of, from_bits, gpu, gpu_holds};
+use crate::common::{assert_same_bits, data_bits, dtype_of, from_bits, gpu_device, gpu_holds};
 use crate::fixtures::{Case, cases};
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, DispatchDevice};
@@ -18,9 +18,9 @@ type Unfused = CubeBackend;
 type UnfusedAutodiff = Autodiff<CubeBackend>;
 
 /// The GPU's CubeCL device, under the fusion wrapper the dispatch device carries.
-fn cube_device() -> Option<CubeDevice> {
-    match gpu()?.as_dispatch() {
-        DispatchDevice::Cube(device) => Some(device.clone()),
+fn cube_device() -> CubeDevice {
+    match gpu_device().as_dispatch() {
+        DispatchDevice::Cube(device) => device.clone(),
         other => panic!("the wgpu device is not a CubeCL device: {other:?}"),
     }
 }
@@ -45,8 +45,12 @@ fn gpu_cases() -> Vec<Case> {
 }
 
 #[test]
+#[cfg_attr(
+    not(gpu_tests),
+    ignore = "no GPU driver was found when the tests were built"
+)]
 fn unfused_forward_and_backward_op_match_pytorch() {
-    let Some(device) = cube_device() else { return };
+    let device = cube_device();
     for case in gpu_cases() {
         let dtype = dtype_of(&case.dtype);
         let what = format!("unfused {dtype:?} λ={}", case.lambd());
@@ -64,8 +68,12 @@ fn unfused_forward_and_backward_op_match_pytorch() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gpu_tests),
+    ignore = "no GPU driver was found when the tests were built"
+)]
 fn unfused_autodiff_matches_pytorch() {
-    let Some(device) = cube_device() else { return };
+    let device = cube_device();
     type B = UnfusedAutodiff;
     for case in gpu_cases() {
         let dtype = dtype_of(&case.dtype);
@@ -81,8 +89,12 @@ fn unfused_autodiff_matches_pytorch() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gpu_tests),
+    ignore = "no GPU driver was found when the tests were built"
+)]
 fn unfused_strided_input_matches_flex() {
-    let Some(device) = cube_device() else { return };
+    let device = cube_device();
     // A transposed view of a 33 × 40 matrix: the kernels' non-contiguous path.
     let values: Vec<f32> = (0..33 * 40)
         .map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0)
@@ -96,10 +108,14 @@ fn unfused_strided_input_matches_flex() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gpu_tests),
+    ignore = "no GPU driver was found when the tests were built"
+)]
 fn unfused_sliced_views_match_flex() {
     use burn::backend::Dispatch;
     use burn::tensor::{Slice, Tensor};
-    let Some(device) = cube_device() else { return };
+    let device = cube_device();
     // Columns 3..35 of a 33 × 40 matrix do not fill their buffer: the kernels walk them in
     // logical order through the strides, forward and backward.
     let values = |seed: usize| -> TensorData {

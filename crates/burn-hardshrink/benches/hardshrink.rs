@@ -290,6 +290,53 @@ fn learned_threads(c: &mut Criterion) {
 
 const LEARNED_SIZES: [usize; 5] = [1 << 16, 1 << 18, 1 << 19, 1 << 20, 1 << 22];
 
+/// The learned backward's kernel alone, f32, warm, in each layout and estimator its reduction
+/// serves: thresholds along the row (`rows × 1024`, features last), runs of one feature
+/// (`64 × 16 × 1024`, features in the middle) and one threshold for the whole buffer (the
+/// sparse-coding example's layers: 128 × 128 there), straight-through and the kernel estimator
+/// (window 0.07, the example's).
+fn learned_layouts(c: &mut Criterion) {
+    use burn_hardshrink::kernels::{FeatureLayout, learned_backward_in_place};
+    let mut group = c.benchmark_group("learned_layouts");
+    let layouts: [(&str, [usize; 3]); 4] = [
+        ("rows_1M", [1024, 1024, 1]),
+        ("runs_1M", [64, 16, 1024]),
+        ("single_16K", [1, 1, 128 * 128]),
+        ("single_1M", [1, 1, 1 << 20]),
+    ];
+    let estimators = [
+        ("straight_through", ThresholdEstimator::StraightThrough),
+        ("kernel", ThresholdEstimator::Kernel { bandwidth: 0.07 }),
+    ];
+    for (name, [outer, features, inner]) in layouts {
+        let n = outer * features * inner;
+        let (x, g) = (
+            input(n).try_to_vec::<f32>().unwrap(),
+            input(n).try_to_vec::<f32>().unwrap(),
+        );
+        let layout = FeatureLayout {
+            outer,
+            features,
+            inner,
+        };
+        let lambd = vec![LAMBD as f32; features];
+        group.throughput(Throughput::Elements(n as u64));
+        for (estimator_name, estimator) in estimators {
+            group.bench_function(BenchmarkId::new(estimator_name, name), |b| {
+                b.iter_batched(
+                    || g.clone(),
+                    |mut g| {
+                        let sums = learned_backward_in_place(&x, &mut g, &lambd, layout, estimator);
+                        (g, sums)
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
 /// A backward over `(x, g)` that hands the gradient back for dropping outside the clock.
 type LearnedContender = fn(&[f32], Vec<f32>) -> (Vec<f32>, Vec<f64>);
 
@@ -649,6 +696,6 @@ fn gpu(_: &mut Criterion) {}
 criterion_group! {
     name = benches;
     config = config();
-    targets = forward, forward_backward, learned, learned_threads, parallel_threshold, gpu
+    targets = forward, forward_backward, learned, learned_threads, learned_layouts, parallel_threshold, gpu
 }
 criterion_main!(benches);

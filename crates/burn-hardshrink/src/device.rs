@@ -7,6 +7,7 @@
 //! feature is off returns [`DeviceError::NotCompiled`]; a GPU that cannot be opened (no adapter,
 //! no driver) returns [`DeviceError::Unavailable`]: never a panic in a worker thread.
 
+use crate::ops::KernelBackend;
 use burn::tensor::Device;
 use core::fmt;
 use core::str::FromStr;
@@ -46,17 +47,52 @@ pub enum DeviceName {
 }
 
 impl DeviceName {
-    /// The one table: each name, as written, whether this build has its backend (its Cargo
-    /// feature is on), and whether it is a CPU backend (the others are CubeCL's GPU runtimes), in
-    /// the order of the variants and of help texts.
-    const TABLE: [(Self, &'static str, bool, bool); 7] = [
-        (Self::Cpu, "cpu", cfg!(feature = "flex"), true),
-        (Self::Flex, "flex", cfg!(feature = "flex"), true),
-        (Self::Ndarray, "ndarray", cfg!(feature = "ndarray"), true),
-        (Self::Wgpu, "wgpu", cfg!(feature = "wgpu"), false),
-        (Self::Vulkan, "vulkan", cfg!(feature = "vulkan"), false),
-        (Self::Cuda, "cuda", cfg!(feature = "cuda"), false),
-        (Self::Metal, "metal", cfg!(feature = "metal"), false),
+    /// The table of names: each name, as written, the backend with kernels it opens (whose
+    /// own table says whether it is a CPU backend) and whether this build has it (the feature
+    /// of its name: a GPU name needs its runtime), in the order of the variants and of help texts.
+    const TABLE: [(Self, &'static str, KernelBackend, bool); 7] = [
+        (
+            Self::Cpu,
+            "cpu",
+            KernelBackend::Flex,
+            KernelBackend::Flex.is_compiled(),
+        ),
+        (
+            Self::Flex,
+            "flex",
+            KernelBackend::Flex,
+            KernelBackend::Flex.is_compiled(),
+        ),
+        (
+            Self::Ndarray,
+            "ndarray",
+            KernelBackend::NdArray,
+            KernelBackend::NdArray.is_compiled(),
+        ),
+        (
+            Self::Wgpu,
+            "wgpu",
+            KernelBackend::Cube,
+            cfg!(feature = "wgpu"),
+        ),
+        (
+            Self::Vulkan,
+            "vulkan",
+            KernelBackend::Cube,
+            cfg!(feature = "vulkan"),
+        ),
+        (
+            Self::Cuda,
+            "cuda",
+            KernelBackend::Cube,
+            cfg!(feature = "cuda"),
+        ),
+        (
+            Self::Metal,
+            "metal",
+            KernelBackend::Cube,
+            cfg!(feature = "metal"),
+        ),
     ];
 
     /// Every name, in the order help texts list them.
@@ -79,6 +115,11 @@ impl DeviceName {
 
     /// Whether this build has the backend (its Cargo feature is on).
     pub const fn is_compiled(self) -> bool {
+        Self::TABLE[self as usize].3
+    }
+
+    /// The backend with kernels the name opens.
+    pub(crate) const fn backend(self) -> KernelBackend {
         Self::TABLE[self as usize].2
     }
 
@@ -92,7 +133,7 @@ impl DeviceName {
     /// assert!(!DeviceName::Wgpu.is_cpu() && !DeviceName::Cuda.is_cpu());
     /// ```
     pub const fn is_cpu(self) -> bool {
-        Self::TABLE[self as usize].3
+        self.backend().is_cpu()
     }
 
     /// Opens the device, without gradient tracking (call `.autodiff()` on it to train).

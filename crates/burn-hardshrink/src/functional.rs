@@ -1,6 +1,7 @@
 //! The functional op: `hardshrink(x, λ)` on any tensor, on any device.
 
-use crate::ops::{FLOATS, HardshrinkBackend, KernelBackend, LearnedHardshrinkBackend, composed};
+use crate::dtype::FLOATS;
+use crate::ops::{HardshrinkBackend, KernelBackend, LearnedHardshrinkBackend, composed};
 use crate::{HardshrinkError, ThresholdEstimator};
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Tensor};
@@ -19,9 +20,8 @@ use burn::tensor::{DType, Device, Tensor};
 /// On NdArray and Flex this runs a one-pass kernel, in place when `x` is moved in, its buffer
 /// is not shared and its elements fill the buffer (a contiguous, transposed or, on Flex, flipped
 /// or broadcast view); other views get a fresh buffer. With autodiff the backward keeps only the
-/// output. Burn's GPU backend runs a CubeCL kernel without fusion and, under fusion (Burn's
-/// default), the same composition of Burn's primitive ops that other backends get, which
-/// fusion merges with its neighbours.
+/// output. Burn's GPU backend runs the composition of Burn's primitive ops that other backends
+/// get, which Burn's fusion (its default) merges with the op's neighbours.
 ///
 /// # Panics
 ///

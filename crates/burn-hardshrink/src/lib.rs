@@ -49,12 +49,12 @@
 //! - `parallel` (default): split large tensors across cores with rayon.
 
 //! - `fusion` (default): Burn's kernel fusion, which Burn's default features turn on for the
-//!   GPU; under it the op is written with fusable primitive ops (forward + backward measured
-//!   faster than an opaque kernel). Keep it whenever `burn` has its default features: without
-//!   it, Burn's fused GPU backend has no implementation and the build fails. For an unfused GPU
-//!   backend, which runs the CubeCL kernels, turn default features off on both crates. The
+//!   GPU; under it the op is written with fusable primitive ops, which fusion merges with their
+//!   neighbours. Keep it whenever `burn` has its default features: without it, Burn's fused GPU
+//!   backend has no implementation and the build fails. For an unfused GPU backend turn default
+//!   features off on both crates; the fixed op runs the same primitive ops there. The
 //!   learned-threshold op runs its CubeCL kernels fused or not (one opaque operation each way
-//!   under fusion, measured 3-4× faster than the fusable composition).
+//!   under fusion). BENCHMARKS.md, "GPU", has the measurements behind both choices.
 //! - `wgpu`, `vulkan`, `metal`, `cuda`: CubeCL kernels for Burn's GPU backend, and
 //!   [`device_from_name`] opens those devices.
 //!
@@ -62,6 +62,8 @@
 //! the build's SSE2), chosen once at run time, with the same bits at every level;
 //! `BURN_HARDSHRINK_SIMD=portable|avx2|avx512` forces a lower one.
 
+#[macro_use]
+mod dtype;
 mod device;
 mod error;
 mod estimator;

@@ -9,10 +9,14 @@
 //! cargo run --locked -p fusion-off-check --features wgpu
 //! ```
 //!
-//! It checks that fusion really is off, then compares the unfused GPU forward, backward and
+//! It checks that fusion really is off, then compares the GPU forward, backward and
 //! autodiff results with Flex's, bit for bit (Flex is checked against PyTorch by the suite).
 //! Exit status: 0 when every check passed, 1 when one failed, 2 when no GPU adapter could be
 //! opened (the checks were skipped), 3 when built without `--features wgpu`.
+//!
+//! `-- --time` times the op instead, against Burn's built-in `hard_shrink` (BENCHMARKS.md,
+//! "The unfused GPU kernels"); built with `--features wgpu,fused` it times the fused default the
+//! same way, for the comparison.
 
 use std::process::ExitCode;
 
@@ -37,6 +41,9 @@ mod checks {
 
     pub fn run() -> ExitCode {
         let cube = std::any::type_name::<burn_cubecl::Cube>();
+        if std::env::args().any(|arg| arg == "--time") {
+            return crate::timing::run(cube);
+        }
         if cube.contains("Fusion") {
             eprintln!(
                 "fusion is on in this build (Burn's Cube backend is {cube}); build this package alone"
@@ -167,5 +174,79 @@ mod checks {
 
     fn bytes<const D: usize>(tensor: Tensor<D>) -> Vec<u8> {
         tensor.into_data().as_bytes().to_vec()
+    }
+}
+
+/// Median wall times of the op and of Burn's built-in on the GPU: forward and forward + backward
+/// at 1M and 16M f32 elements, and a Linear → act → Linear training step (256 × 1024).
+#[cfg(feature = "wgpu")]
+mod timing {
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::activation::hard_shrink;
+    use burn::tensor::{Distribution, Tensor};
+    use burn_hardshrink::{device_from_name, hardshrink};
+    use std::process::ExitCode;
+    use std::time::Instant;
+
+    /// The median of `runs` timed calls, after three untimed ones, in milliseconds.
+    fn median(runs: usize, mut call: impl FnMut()) -> f64 {
+        (0..3).for_each(|_| call());
+        let mut times: Vec<f64> = (0..runs)
+            .map(|_| {
+                let started = Instant::now();
+                call();
+                started.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[runs / 2]
+    }
+
+    pub fn run(cube: &str) -> ExitCode {
+        let device = match device_from_name("wgpu") {
+            Ok(device) => device,
+            Err(error) => {
+                eprintln!("skipped: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        println!("{cube}");
+        let sync = || device.sync().expect("the GPU finished its work");
+        type Op = fn(Tensor<2>, f64) -> Tensor<2>;
+        let ops: [(&str, Op); 2] = [("ours", hardshrink), ("built-in", hard_shrink)];
+        for rows in [1 << 10, 1 << 14] {
+            let x = Tensor::<2>::random([rows, 1024], Distribution::Normal(0.0, 1.0), &device);
+            let ad = device.clone().autodiff();
+            let xg = Tensor::<2>::from_data(x.to_data(), &ad).require_grad();
+            for (name, op) in ops {
+                let forward = median(21, || {
+                    let _y = op(x.clone(), 0.5);
+                    sync();
+                });
+                let both = median(21, || {
+                    let grads = op(xg.clone(), 0.5).sum().backward();
+                    let _g = xg.grad(&grads);
+                    sync();
+                });
+                println!(
+                    "{}M {name}: forward {forward:.2} ms, forward + backward {both:.2} ms",
+                    rows >> 10
+                );
+            }
+        }
+        let ad = device.clone().autodiff();
+        let first: Linear = LinearConfig::new(1024, 1024).init(&ad);
+        let second: Linear = LinearConfig::new(1024, 1024).init(&ad);
+        let x = Tensor::<2>::random([256, 1024], Distribution::Normal(0.0, 1.0), &ad);
+        for (name, op) in ops {
+            let step = median(11, || {
+                let y = second.forward(op(first.forward(x.clone()), 0.5));
+                let grads = y.sum().backward();
+                let _g = first.weight.grad(&grads);
+                sync();
+            });
+            println!("model step {name}: {step:.1} ms");
+        }
+        ExitCode::SUCCESS
     }
 }

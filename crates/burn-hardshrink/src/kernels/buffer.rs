@@ -4,15 +4,14 @@
 use super::element::ShrinkElement;
 use std::mem::MaybeUninit;
 
-/// From this size a fresh buffer asks the kernel for transparent huge pages (Linux). A fresh
-/// mapping otherwise faults in 4 KiB at a time, and at 16M f32 elements (64 MiB) the faults cost
-/// four times the pass itself: 26 ms against 6.5 ms for one thread on a 2-core AMD EPYC VM.
+/// From this size a fresh buffer asks the kernel for transparent huge pages (Linux): a fresh
+/// mapping otherwise faults in 4 KiB at a time, and the faults cost more than the pass itself
+/// (BENCHMARKS.md, "CPU on an AVX-512 machine: fresh buffers, huge pages").
 const HUGE_PAGE_MIN_BYTES: usize = 8 << 20;
 
 /// A vector of `len` elements written by `fill`, which gets the memory as bit lanes.
 ///
-/// Not zeroed first: on memory the allocator reuses, `calloc`'s clearing is a whole extra pass
-/// (about a third of a fresh 1M-element forward).
+/// Not zeroed first: on memory the allocator reuses, `calloc`'s clearing is a whole extra pass.
 ///
 /// # Safety
 ///

@@ -53,11 +53,14 @@ pub trait PartialSum:
     const ZERO: Self;
     /// One.
     const ONE: Self;
+    /// Its Burn dtype.
+    const DTYPE: DType;
     /// The value widened to f64 (exact).
     fn to_f64(self) -> f64;
 }
 
 impl PartialSum for f32 {
+    const DTYPE: DType = DType::F32;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     #[inline(always)]
@@ -67,6 +70,7 @@ impl PartialSum for f32 {
 }
 
 impl PartialSum for f64 {
+    const DTYPE: DType = DType::F64;
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     #[inline(always)]
@@ -251,30 +255,6 @@ macro_rules! half_element {
 // Half-way between the largest finite value and the next power of two.
 half_element!(f16, DType::F16, 65520.0);
 half_element!(bf16, DType::BF16, 2f64.powi(128) - 2f64.powi(119));
-
-/// λ rounded to `dtype` and returned as an `f64` (exactly, since every value of the smaller
-/// float types is an `f64`), with its sign cleared; `None` when the op is the identity for this
-/// dtype (λ rounded is negative or NaN).
-///
-/// The rounding is per dtype: `lambd = -1e-300` is the identity on f64, but rounds to `-0.0` on
-/// f32, where the band `[-0, 0]` is closed and zeroes `±0`.
-///
-/// # Panics
-///
-/// For a dtype that is not a float: callers check the dtype against the backend's table first.
-pub fn rounded_limit(lambd: f64, dtype: DType) -> Option<f64> {
-    fn limit<E: ShrinkElement>(lambd: f64, widen: impl Fn(E) -> f64) -> Option<f64> {
-        let rounded = E::round_lambda(lambd);
-        (!rounded.is_nan() && !rounded.is_negative()).then(|| widen(rounded).abs())
-    }
-    match dtype {
-        DType::F64 => limit::<f64>(lambd, |l| l),
-        DType::F32 | DType::Flex32 => limit::<f32>(lambd, f64::from),
-        DType::F16 => limit::<f16>(lambd, f64::from),
-        DType::BF16 => limit::<bf16>(lambd, f64::from),
-        other => panic!("rounded_limit: {other:?} is not a float dtype"),
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,7 @@ mod learned;
 mod simd;
 mod slice;
 
-pub use element::{BitLane, PartialSum, ShrinkElement, rounded_limit};
+pub use element::{BitLane, PartialSum, ShrinkElement};
 pub use learned::{
     FeatureLayout, learned_backward_in_place, learned_forward_in_place, learned_forward_new,
 };

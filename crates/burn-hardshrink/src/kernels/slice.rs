@@ -16,9 +16,14 @@ pub enum Band<B> {
 }
 
 impl<B: BitLane> Band<B> {
-    /// The band of `lambd` for element type `E`.
+    /// The band of `lambd` for element type `E`: λ rounded to `E` (the only rounding of λ; the
+    /// composed ops and the GPU read it through the crate's dtype table).
     pub fn of<E: ShrinkElement<Lane = B>>(lambd: f64) -> Self {
-        let lambd = E::round_lambda(lambd);
+        Self::of_value(E::round_lambda(lambd))
+    }
+
+    /// The band of a threshold already of the element type (a learned one).
+    pub fn of_value<E: ShrinkElement<Lane = B>>(lambd: E) -> Self {
         if lambd.is_nan() || lambd.is_negative() {
             Band::Identity
         } else {
@@ -29,25 +34,18 @@ impl<B: BitLane> Band<B> {
 }
 
 /// Below this many elements an elementwise pass (forward, backward, the learned forward) runs on
-/// the calling thread. These passes are memory-bound and one core nearly saturates the memory
-/// of a small machine: measured with the `parallel_threshold` benchmark on 2 cores at AVX2,
-/// one thread against rayon chunks took 8 µs against 33 µs at 64K, 129-135 against 156-176 µs
-/// at 1M and 2.6 against 2.5 ms at 4M with the pool warm, and one thread won or tied at every
-/// size with it cold (BENCHMARKS.md). Splitting starts where it broke even; machines with more
-/// cores and memory channels gain above it. On a 2-core AVX-512 machine two threads won only at
-/// 4M warm (281 against 416 µs), and the passes into a fresh buffer, split from 256K, ran 1M in
-/// 52 µs warm against 71 µs but 390 µs cold against 250 µs: they keep this threshold too.
+/// the calling thread: these passes are memory-bound, one core nearly saturates a small
+/// machine's memory, and on 2 cores splitting broke even only here (BENCHMARKS.md, "Where
+/// splitting across cores pays", at AVX2 and at AVX-512).
 pub const PARALLEL_THRESHOLD: usize = 1 << 22;
 
 /// The same for the learned backward's kernel-estimator reduction, whose f64 sums are
-/// compute-bound: kept at the quarter-million elements where two cores paid before (not
-/// re-measured with AVX2).
+/// compute-bound: where two cores paid before run-time SIMD (BENCHMARKS.md, "Where splitting
+/// across cores pays", the SSE2 measurements).
 pub(crate) const REDUCTION_PARALLEL_THRESHOLD: usize = 1 << 18;
 
 /// The same for the straight-through reduction, which sums in f32 first and so pays for a
-/// split later: on 2 AVX-512 cores (`learned_threads`, BENCHMARKS.md) one thread beat the
-/// split at 256K warm and cold (107-122 against 139-148 µs warm), tied it at 512K warm
-/// (250-277 against 259-294 µs) and lost there cold (536-618 against 485-518 µs).
+/// split later (BENCHMARKS.md, "The learned backward's kernel: partial sums in f32").
 pub(crate) const STRAIGHT_THROUGH_PARALLEL_THRESHOLD: usize = 1 << 19;
 
 /// Elements per parallel task: large enough to amortise scheduling, small enough to balance.
@@ -55,9 +53,8 @@ pub(crate) const PARALLEL_CHUNK: usize = 1 << 15;
 
 /// Zero, opaque to the optimiser. The in-place kernels OR it into what they store: otherwise
 /// LLVM sees that `x & mask` stored back over `x` changes only the masked-off elements and, with
-/// AVX2, emits a masked store of zeros (`vpmaskmovd`), which is microcoded on AMD CPUs: on a
-/// Zen 3 that made the in-place forward 2.5× slower than SSE2 at 1M (0.50 ms against 0.20 ms),
-/// and a bare loop 3.6× slower.
+/// AVX2, emits a masked store of zeros (`vpmaskmovd`), microcoded on AMD CPUs and several times
+/// slower than SSE2 (BENCHMARKS.md, "Earlier: run-time SIMD on a Zen 3 machine").
 /// Load it once per chunk, outside the loop.
 #[inline(always)]
 pub(crate) fn opaque_zero<B: BitLane>() -> B {

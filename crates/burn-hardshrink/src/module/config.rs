@@ -1,15 +1,16 @@
 use super::Hardshrink;
 use crate::HardshrinkError;
-use burn::config::{Config, ConfigError};
-use std::path::Path;
+use burn::config::Config;
 
-/// Configuration of a [`Hardshrink`] layer.
+/// Configuration of a [`Hardshrink`] layer: Burn's [`Config`], with `new()`, `with_lambd()`,
+/// JSON `save` / `load` and `Display`.
 ///
 /// `lambd` (PyTorch's name) defaults to 0.5; it must be a number ≥ 0, `+inf` included.
 /// The functional [`hardshrink`](crate::hardshrink) accepts every λ PyTorch accepts; a layer
 /// asks for a threshold that means one.
 ///
 /// ```
+/// use burn::config::Config;
 /// use burn_hardshrink::HardshrinkConfig;
 ///
 /// let act = HardshrinkConfig::new().with_lambd(0.3).init();
@@ -20,14 +21,41 @@ use std::path::Path;
 /// let config = HardshrinkConfig::load_binary(br#"{"lambda": 0.25}"#).unwrap();
 /// assert_eq!(config.lambd, 0.25);
 /// ```
-#[derive(Config, Debug)]
+// Written out rather than derived: `#[derive(Config)]` passes no serde attribute through, and the
+// alias is what lets Burn's own `Config::load` read a `HardShrinkConfig` file.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HardshrinkConfig {
-    /// The threshold λ. Default: 0.5.
-    #[config(default = "0.5")]
+    /// The threshold λ. Default: 0.5. Burn's spelling, `lambda`, is read too.
+    #[serde(alias = "lambda")]
     pub lambd: f64,
 }
 
+impl Config for HardshrinkConfig {}
+
+impl core::fmt::Display for HardshrinkConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&burn::config::config_to_json(self))
+    }
+}
+
+impl Default for HardshrinkConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl HardshrinkConfig {
+    /// The default configuration: λ = 0.5.
+    pub fn new() -> Self {
+        Self { lambd: 0.5 }
+    }
+
+    /// The configuration with threshold `lambd`.
+    pub fn with_lambd(mut self, lambd: f64) -> Self {
+        self.lambd = lambd;
+        self
+    }
+
     /// Builds the layer, or says why λ is not a threshold (NaN or negative).
     pub fn try_init(&self) -> Result<Hardshrink, HardshrinkError> {
         if self.lambd.is_nan() || self.lambd < 0.0 {
@@ -43,36 +71,6 @@ impl HardshrinkConfig {
     /// When λ is NaN or negative, with the message of [`try_init`](Self::try_init)'s error.
     pub fn init(&self) -> Hardshrink {
         self.try_init().unwrap_or_else(|error| panic!("{error}"))
-    }
-
-    /// Parses a JSON config; Burn's `HardShrinkConfig` spelling (`lambda`) is accepted too.
-    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let invalid = |error: serde_json::Error| ConfigError::InvalidFormat(error.to_string());
-        let mut value: serde_json::Value = serde_json::from_str(json).map_err(invalid)?;
-        if let Some(fields) = value.as_object_mut()
-            && !fields.contains_key("lambd")
-            && let Some(lambda) = fields.remove("lambda")
-        {
-            fields.insert("lambd".to_string(), lambda);
-        }
-        serde_json::from_value(value).map_err(invalid)
-    }
-
-    /// Loads a JSON config file (either spelling of the field, see
-    /// [`from_json`](Self::from_json)). Shadows [`Config::load`], which knows only `lambd`.
-    pub fn load<P: AsRef<Path>>(file: P) -> Result<Self, ConfigError> {
-        let path = file.as_ref();
-        let json = std::fs::read_to_string(path)
-            .map_err(|_| ConfigError::FileNotFound(path.display().to_string()))?;
-        Self::from_json(&json)
-    }
-
-    /// Loads a JSON config from bytes (either spelling of the field). Shadows
-    /// [`Config::load_binary`].
-    pub fn load_binary(data: &[u8]) -> Result<Self, ConfigError> {
-        let json = std::str::from_utf8(data)
-            .map_err(|_| ConfigError::InvalidFormat("the config is not UTF-8".to_string()))?;
-        Self::from_json(json)
     }
 }
 
@@ -124,25 +122,24 @@ mod tests {
     fn loads_both_spellings_and_round_trips() {
         let burn_json =
             burn::config::config_to_json(&burn::nn::HardShrinkConfig::new().with_lambda(0.3));
-        assert_eq!(
-            HardshrinkConfig::load_binary(burn_json.as_bytes())
-                .unwrap()
-                .lambd,
-            0.3
-        );
+        let loaded = HardshrinkConfig::load_binary(burn_json.as_bytes()).unwrap();
+        assert_eq!(loaded.lambd, 0.3);
         let ours = HardshrinkConfig::new().with_lambd(0.7);
         let json = burn::config::config_to_json(&ours);
-        assert_eq!(HardshrinkConfig::from_json(&json).unwrap().lambd, 0.7);
+        assert_eq!(
+            HardshrinkConfig::load_binary(json.as_bytes())
+                .unwrap()
+                .lambd,
+            0.7
+        );
+        assert_eq!(ours.to_string(), json);
         let dir = std::env::temp_dir().join(format!("hardshrink-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("burn.json");
         std::fs::write(&file, burn_json).unwrap();
         assert_eq!(HardshrinkConfig::load(&file).unwrap().lambd, 0.3);
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(matches!(
-            HardshrinkConfig::from_json("{\"lambda\": \"x\"}"),
-            Err(ConfigError::InvalidFormat(_))
-        ));
+        assert!(HardshrinkConfig::load_binary(b"{\"lambda\": \"x\"}").is_err());
     }
 
     #[test]

@@ -61,7 +61,11 @@ impl LearnedHardshrinkConfig {
             return Err(HardshrinkError::InvalidFeatures);
         }
         // λ = softplus(θ) keeps every threshold > 0 whatever step an optimiser takes on θ.
-        let raw = Tensor::<1>::full([self.features.unwrap_or(1)], raw_of(self.initial_lambd), device);
+        let raw = Tensor::<1>::full(
+            [self.features.unwrap_or(1)],
+            raw_of(self.initial_lambd),
+            device,
+        );
         Ok(LearnedHardshrink {
             raw_lambd: Param::from_tensor(raw),
             dim: self.dim,

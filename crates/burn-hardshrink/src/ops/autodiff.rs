@@ -12,9 +12,9 @@
 //! saves nothing. Neighbouring memory-bound nodes still retro-forward as usual under Balanced
 //! checkpointing: a child that needs `y` checkpoints the same buffer this node keeps.
 
-use super::{FLOATS, HardshrinkBackend, LearnedHardshrinkBackend};
+use super::{HardshrinkBackend, LearnedHardshrinkBackend};
 use crate::ThresholdEstimator;
-use crate::kernels::rounded_limit;
+use crate::dtype::ShrinkDType;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -42,7 +42,7 @@ impl<B: HardshrinkBackend, C: CheckpointStrategy> HardshrinkBackend for Autodiff
     fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
         // A dtype the crate cannot handle is reported by the inner backend's forward below.
         let dtype = x.dtype();
-        let identity = FLOATS.contains(&dtype) && rounded_limit(lambd, dtype).is_none();
+        let identity = ShrinkDType::of(dtype).is_some_and(|d| d.limit(lambd).is_none());
         match HardshrinkNode
             .prepare::<C>([x.node()])
             .compute_bound()

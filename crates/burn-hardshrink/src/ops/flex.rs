@@ -14,43 +14,13 @@ use crate::kernels::{
 use burn::backend::Flex;
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
-use burn::tensor::{Bytes, DType, bf16, f16};
+use burn::tensor::Bytes;
 
 impl HardshrinkBackend for Flex {
-    fn hardshrink(mut x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
-        per_dtype!(
-            x.dtype(),
-            [F32, F64, F16, BF16],
-            |E| {
-                let band = Band::of::<E>(lambd);
-                // Nothing to change; an empty view may also point past the end of an empty buffer.
-                if band == Band::Identity || x.layout().num_elements() == 0 {
-                    return x;
-                }
-                let span = match span::<E>(&x) {
-                    Some(span) => span,
-                    None => {
-                        x = compact(x);
-                        Span::Range(0, x.layout().num_elements())
-                    }
-                };
-                let (start, end) = match span {
-                    Span::Range(start, end) => (start, end),
-                    Span::Buffer => (0, x.storage::<E>().len()),
-                };
-                if let Some(values) = x.try_storage_mut::<E>() {
-                    forward_in_place(&mut values[start..end], band);
-                    return x;
-                }
-                let out = forward_new(&x.storage::<E>()[start..end], band);
-                let layout = match span {
-                    Span::Range(..) => Layout::contiguous(x.layout().shape().clone()),
-                    Span::Buffer => x.layout().clone(),
-                };
-                FlexTensor::new(Bytes::from_elems(out), layout, E::DTYPE)
-            },
-            unsupported
-        )
+    fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
+        with_dtype!(KernelBackend::Flex.dtype(x.dtype()), |E| forward::<E>(
+            x, lambd
+        ))
     }
 
     fn hardshrink_backward(
@@ -67,18 +37,39 @@ impl HardshrinkBackend for Flex {
             grad.layout().shape(),
             "hardshrink_backward: the gradient's shape must match the output's"
         );
-        match grad.dtype() {
-            DType::F32 => backward::<f32>(output, grad),
-            DType::F64 => backward::<f64>(output, grad),
-            DType::F16 => backward::<f16>(output, grad),
-            DType::BF16 => backward::<bf16>(output, grad),
-            other => unsupported(other),
-        }
+        with_dtype!(KernelBackend::Flex.dtype(grad.dtype()), |E| backward::<E>(
+            output, grad
+        ))
     }
 }
 
-fn unsupported(dtype: DType) -> ! {
-    KernelBackend::Flex.unsupported(dtype)
+fn forward<E: ShrinkElement>(mut x: FlexTensor, lambd: f64) -> FlexTensor {
+    let band = Band::of::<E>(lambd);
+    // Nothing to change; an empty view may also point past the end of an empty buffer.
+    if band == Band::Identity || x.layout().num_elements() == 0 {
+        return x;
+    }
+    let span = match span::<E>(&x) {
+        Some(span) => span,
+        None => {
+            x = compact(x);
+            Span::Range(0, x.layout().num_elements())
+        }
+    };
+    let (start, end) = match span {
+        Span::Range(start, end) => (start, end),
+        Span::Buffer => (0, x.storage::<E>().len()),
+    };
+    if let Some(values) = x.try_storage_mut::<E>() {
+        forward_in_place(&mut values[start..end], band);
+        return x;
+    }
+    let out = forward_new(&x.storage::<E>()[start..end], band);
+    let layout = match span {
+        Span::Range(..) => Layout::contiguous(x.layout().shape().clone()),
+        Span::Buffer => x.layout().clone(),
+    };
+    FlexTensor::new(Bytes::from_elems(out), layout, E::DTYPE)
 }
 
 /// Which part of the buffer a pass must cover to produce the view.
@@ -156,13 +147,8 @@ impl LearnedHardshrinkBackend for Flex {
         _estimator: ThresholdEstimator,
     ) -> FloatTensor<Self> {
         same_dtype(&x, &lambd);
-        match x.dtype() {
-            DType::F32 => learned_forward::<f32>(x, &lambd, dim),
-            DType::F64 => learned_forward::<f64>(x, &lambd, dim),
-            DType::F16 => learned_forward::<f16>(x, &lambd, dim),
-            DType::BF16 => learned_forward::<bf16>(x, &lambd, dim),
-            other => unsupported(other),
-        }
+        let dtype = KernelBackend::Flex.dtype(x.dtype());
+        with_dtype!(dtype, |E| learned_forward::<E>(x, &lambd, dim))
     }
 
     fn learned_hardshrink_backward(
@@ -174,13 +160,10 @@ impl LearnedHardshrinkBackend for Flex {
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         same_dtype(&saved, &lambd);
         same_dtype(&saved, &grad);
-        match saved.dtype() {
-            DType::F32 => learned_backward::<f32>(saved, grad, &lambd, dim, estimator),
-            DType::F64 => learned_backward::<f64>(saved, grad, &lambd, dim, estimator),
-            DType::F16 => learned_backward::<f16>(saved, grad, &lambd, dim, estimator),
-            DType::BF16 => learned_backward::<bf16>(saved, grad, &lambd, dim, estimator),
-            other => unsupported(other),
-        }
+        let dtype = KernelBackend::Flex.dtype(saved.dtype());
+        with_dtype!(dtype, |E| learned_backward::<E>(
+            saved, grad, &lambd, dim, estimator
+        ))
     }
 }
 

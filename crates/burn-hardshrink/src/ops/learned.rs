@@ -12,10 +12,10 @@ use burn::backend::{Backend, backend_extension};
 /// dtype. Implemented for NdArray, Flex, Burn's `Cube` backend (every GPU runtime), `Fusion` over
 /// it (an opaque op in the fusion stream) and `Autodiff` over all of them.
 // Under fusion the opaque kernels run rather than the fusable composition of tensor ops
-// (`learned_hardshrink_composed`). Measured on wgpu (lavapipe, release, two runs,
-// BENCHMARKS.md "GPU"), forward + backward, composition / kernels: 3.1-3.2x at 1M and 3.7-3.8x
-// at 16M; in a Linear -> learned Hardshrink -> Linear training step 0.96-1.09x (four runs: the
-// matmuls dominate).
+// (`learned_hardshrink_composed`): faster forward + backward, the same in a model step
+// (BENCHMARKS.md, "The learned threshold on the GPU: kernels or composition").
+// Generates `impl LearnedHardshrinkBackend for burn::backend::Dispatch`, routing as
+// `HardshrinkBackend`'s does (the same list, checked against the backend table by a test).
 #[backend_extension(
     NdArray: cfg(feature = "ndarray"),
     Flex: cfg(feature = "flex"),

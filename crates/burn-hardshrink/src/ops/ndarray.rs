@@ -67,56 +67,57 @@ macro_rules! nd_float {
 nd_float!(f32, F32);
 nd_float!(f64, F64);
 
+/// The dtype dispatch of the NdArray kernels: f32 and f64, the element types [`NdFloat`] covers
+/// (the backend's row of the dtype table refuses the others first).
+macro_rules! nd_dtype {
+    ($dtype:expr, |$E:ident| $body:expr) => {
+        with_dtype!(KernelBackend::NdArray.dtype($dtype), [F32, F64], |$E| $body)
+    };
+}
+
 impl HardshrinkBackend for NdArray {
     fn hardshrink(x: FloatTensor<Self>, lambd: f64) -> FloatTensor<Self> {
-        per_dtype!(
-            x.dtype(),
-            [F32, F64],
-            |E| {
-                let band = Band::of::<E>(lambd);
-                // A uniquely owned array whose elements form one block (any axis order) is
-                // shrunk in place; anything else is read through a view into a fresh array.
-                let (owned, shared);
-                let view = match E::unique(x) {
-                    Ok(array) if band == Band::Identity => return E::wrap(array),
-                    Ok(mut array) => {
-                        // Unique, so this borrows without copying.
-                        if let Some(values) = array.as_slice_memory_order_mut() {
-                            forward_in_place(values, band);
-                            return E::wrap(array);
-                        }
-                        owned = array;
-                        owned.view()
-                    }
-                    Err(tensor) => {
-                        shared = tensor;
-                        E::view(&shared)
-                    }
-                };
-                E::wrap(
-                    if view.is_standard_layout()
-                        && let Some(src) = view.as_slice()
-                    {
-                        into_shared(view.shape(), forward_new(src, band))
-                    } else {
-                        view.mapv(|x| forward_one(x, band)).into_shared()
-                    },
-                )
-            },
-            unsupported
-        )
+        nd_dtype!(x.dtype(), |E| forward::<E>(x, lambd))
     }
 
     fn hardshrink_backward(
         output: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        match grad.dtype() {
-            DType::F32 => backward::<f32>(&output, grad),
-            DType::F64 => backward::<f64>(&output, grad),
-            other => unsupported(other),
-        }
+        nd_dtype!(grad.dtype(), |E| backward::<E>(&output, grad))
     }
+}
+
+fn forward<E: NdFloat>(x: NdArrayTensor, lambd: f64) -> NdArrayTensor {
+    let band = Band::of::<E>(lambd);
+    // A uniquely owned array whose elements form one block (any axis order) is shrunk in
+    // place; anything else is read through a view into a fresh array.
+    let (owned, shared);
+    let view = match E::unique(x) {
+        Ok(array) if band == Band::Identity => return E::wrap(array),
+        Ok(mut array) => {
+            // Unique, so this borrows without copying.
+            if let Some(values) = array.as_slice_memory_order_mut() {
+                forward_in_place(values, band);
+                return E::wrap(array);
+            }
+            owned = array;
+            owned.view()
+        }
+        Err(tensor) => {
+            shared = tensor;
+            E::view(&shared)
+        }
+    };
+    E::wrap(
+        if view.is_standard_layout()
+            && let Some(src) = view.as_slice()
+        {
+            into_shared(view.shape(), forward_new(src, band))
+        } else {
+            view.mapv(|x| forward_one(x, band)).into_shared()
+        },
+    )
 }
 
 fn backward<E: NdFloat>(output: &NdArrayTensor, grad: NdArrayTensor) -> NdArrayTensor {
@@ -134,11 +135,7 @@ impl LearnedHardshrinkBackend for NdArray {
         dim: Option<usize>,
         _estimator: ThresholdEstimator,
     ) -> FloatTensor<Self> {
-        match x.dtype() {
-            DType::F32 => learned_forward::<f32>(x, &lambd, dim),
-            DType::F64 => learned_forward::<f64>(x, &lambd, dim),
-            other => unsupported(other),
-        }
+        nd_dtype!(x.dtype(), |E| learned_forward::<E>(x, &lambd, dim))
     }
 
     fn learned_hardshrink_backward(
@@ -148,11 +145,9 @@ impl LearnedHardshrinkBackend for NdArray {
         dim: Option<usize>,
         estimator: ThresholdEstimator,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        match saved.dtype() {
-            DType::F32 => learned_backward::<f32>(&saved, grad, &lambd, dim, estimator),
-            DType::F64 => learned_backward::<f64>(&saved, grad, &lambd, dim, estimator),
-            other => unsupported(other),
-        }
+        nd_dtype!(saved.dtype(), |E| learned_backward::<E>(
+            &saved, grad, &lambd, dim, estimator
+        ))
     }
 }
 
@@ -161,10 +156,6 @@ fn mismatched(expected: DType, got: DType) -> ! {
         "hardshrink: every tensor of one call must share a dtype: expected {expected:?}, got \
          {got:?}"
     )
-}
-
-fn unsupported(dtype: DType) -> ! {
-    KernelBackend::NdArray.unsupported(dtype)
 }
 
 /// In place on the gradient when it and the output share one block layout, else fresh.

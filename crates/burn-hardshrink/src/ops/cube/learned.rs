@@ -11,8 +11,9 @@
 //!   f64, so the threshold gradient agrees to float-summation tolerance, while the output and
 //!   the input gradient are bit-exact, decided on the bits as in the fixed op.
 
-use super::{Lanes, lanes_for, launch_shape, unsupported, vector_width, zero_where};
+use super::{Lanes, lanes_for, launch_shape, vector_width, zero_where};
 use crate::ThresholdEstimator;
+use crate::dtype::ShrinkDType;
 use crate::kernels::FeatureLayout;
 use crate::ops::LearnedHardshrinkBackend;
 use burn::backend::cubecl::dtype_to_storage_type;
@@ -35,8 +36,8 @@ impl LearnedHardshrinkBackend for CubeBackend {
         _estimator: ThresholdEstimator,
     ) -> FloatTensor<Self> {
         same_dtype(&x, &lambd);
+        let (shrink_dtype, lanes) = lanes_for(&x.client, x.dtype);
         let dtype = x.dtype;
-        let lanes = lanes_for(&x.client, dtype).unwrap_or_else(|| unsupported(dtype));
         let layout = FeatureLayout::new(x.meta.shape(), dim);
         if x.meta.num_elements() == 0 {
             return x;
@@ -76,7 +77,7 @@ impl LearnedHardshrinkBackend for CubeBackend {
             }
         };
         let (cube_count, cube_dim) = launch_shape(&client, x.meta.num_elements(), width);
-        let infinity = infinity_bits(dtype, lanes);
+        let infinity = infinity_bits(shrink_dtype, lanes);
         let storage = dtype_to_storage_type(dtype);
         // SAFETY: each unit returns unless its position is inside the output view (the input's
         // length), reads its own position and the threshold of its feature (`< features` by
@@ -132,8 +133,8 @@ impl LearnedHardshrinkBackend for CubeBackend {
             grad.meta.shape(),
             "learned hardshrink backward: the gradient's shape must match the input's"
         );
+        let (shrink_dtype, lanes) = lanes_for(&grad.client, grad.dtype);
         let dtype = grad.dtype;
-        let lanes = lanes_for(&grad.client, dtype).unwrap_or_else(|| unsupported(dtype));
         let layout = FeatureLayout::new(saved.meta.shape(), dim);
         let float_dtype = FloatDType::from(dtype);
         if grad.meta.num_elements() == 0 {
@@ -146,10 +147,7 @@ impl LearnedHardshrinkBackend for CubeBackend {
         let lambd = into_contiguous(untile(lambd));
         let client = grad.client.clone();
         let split = Split::of(layout, grad.meta.num_elements());
-        let sum_dtype = match dtype {
-            DType::F64 => DType::F64,
-            _ => DType::F32,
-        };
+        let sum_dtype = shrink_dtype.partial();
         let partial = empty_device_dtype(
             client.clone(),
             grad.device.clone(),
@@ -212,7 +210,7 @@ impl LearnedHardshrinkBackend for CubeBackend {
                 layout.inner,
                 split.segments,
                 split.lanes,
-                infinity_bits(dtype, lanes),
+                infinity_bits(shrink_dtype, lanes),
                 InputScalar::new(half_width, sum_kind),
                 InputScalar::new(inverse_bandwidth, sum_kind),
                 lanes,
@@ -274,15 +272,16 @@ enum Estimator {
 }
 
 /// The bits of +∞ in the lanes the kernels compare: a threshold's magnitude above it is NaN.
-fn infinity_bits(dtype: DType, lanes: Lanes) -> InputScalar {
+fn infinity_bits(dtype: ShrinkDType, lanes: Lanes) -> InputScalar {
     let word = |bits: u32| InputScalar::new(bits, ElemType::UInt(UIntKind::U32));
     match (dtype, lanes) {
         (_, Lanes::Float) => word(0),
-        (_, Lanes::WidenedU32) | (DType::F32 | DType::Flex32, _) => word(f32::INFINITY.to_bits()),
-        (DType::F16, _) => word(u32::from(half::f16::INFINITY.to_bits())),
-        (DType::BF16, _) => word(u32::from(half::bf16::INFINITY.to_bits())),
-        (DType::F64, _) => InputScalar::new(f64::INFINITY.to_bits(), ElemType::UInt(UIntKind::U64)),
-        (other, _) => unsupported(other),
+        (_, Lanes::WidenedU32) | (ShrinkDType::F32, _) => word(f32::INFINITY.to_bits()),
+        (ShrinkDType::F16, _) => word(u32::from(half::f16::INFINITY.to_bits())),
+        (ShrinkDType::BF16, _) => word(u32::from(half::bf16::INFINITY.to_bits())),
+        (ShrinkDType::F64, _) => {
+            InputScalar::new(f64::INFINITY.to_bits(), ElemType::UInt(UIntKind::U64))
+        }
     }
 }
 
