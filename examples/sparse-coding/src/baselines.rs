@@ -27,18 +27,6 @@ pub enum Method {
     Iht,
 }
 
-impl Method {
-    /// All baselines, in the order they are reported.
-    pub const ALL: [Method; 3] = [Method::Ista, Method::Fista, Method::Iht];
-}
-
-/// The thresholds tried: 25 values, log-spaced from 1e-3 to 1.
-pub fn threshold_grid() -> Vec<f64> {
-    (0..25)
-        .map(|i| 10f64.powf(-3.0 + 3.0 * i as f64 / 24.0))
-        .collect()
-}
-
 /// `sign(u)·max(|u| − τ, 0)` as `u − clamp(u, −τ, τ)`: the same numbers in two ops instead of
 /// four (Flex's `sign` is a libm call per element).
 fn soft(u: Tensor<2>, tau: f64) -> Tensor<2> {
@@ -57,9 +45,8 @@ pub fn iterate(
         let residual = y.clone() - x.clone().matmul(operator.dictionary_t.clone());
         x.clone() + residual.matmul(operator.dictionary.clone()) / operator.lipschitz
     };
-    let [count, _] = y.dims();
-    let n = operator.dictionary.dims()[1];
-    let mut x = Tensor::<2>::zeros([count, n], &y.device());
+    let shape = [y.dims()[0], operator.dictionary.dims()[1]];
+    let mut x = Tensor::<2>::zeros(shape, &y.device());
     let mut z = x.clone();
     let mut t = 1.0f64;
     let mut iterates = Vec::with_capacity(iterations);
@@ -80,7 +67,8 @@ pub fn iterate(
     iterates
 }
 
-/// The grid threshold whose last iterate has the lowest NMSE on the validation set.
+/// The threshold of a grid (25 values, log-spaced from 1e-3 to 1) whose last iterate has the
+/// lowest NMSE on the validation set.
 pub fn choose_threshold(
     method: Method,
     operator: &Operator,
@@ -89,12 +77,9 @@ pub fn choose_threshold(
     iterations: usize,
 ) -> f64 {
     let mut best = (f64::INFINITY, f64::NAN);
-    for tau in threshold_grid() {
-        let last = iterate(method, operator, y, tau, iterations)
-            .pop()
-            .expect("at least one iteration");
-        let estimate = host(last);
-        let error = nmse_db(&estimate, x_true);
+    for tau in (0..25).map(|i| 10f64.powf(-3.0 + 3.0 * i as f64 / 24.0)) {
+        let last = iterate(method, operator, y, tau, iterations).pop();
+        let error = nmse_db(&host(last.expect("at least one iteration")), x_true);
         // NaN (a diverged run) never wins.
         if error < best.0 {
             best = (error, tau);

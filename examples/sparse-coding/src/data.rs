@@ -46,20 +46,15 @@ pub struct StepLoader {
     rows: Range<usize>,
     /// The next epoch to serve (relative to the launch); `None` serves every step each time.
     next_epoch: Option<Arc<AtomicUsize>>,
-    device: Device,
+    /// The operators, on the device the batches are made on.
     operator: Operator,
 }
 
 impl StepLoader {
     /// The validation set: one step of `validation_samples`, the same every epoch.
     pub fn validation(problem: &Arc<Problem>, config: &ExperimentConfig, device: &Device) -> Self {
-        Self::of(
-            problem,
-            config.seed,
-            Stream::Validation,
-            config.validation_samples,
-            device,
-        )
+        let samples = config.validation_samples;
+        Self::of(problem, config, Stream::Validation, samples, device)
     }
 
     /// The training batches of the run's `steps`, from epoch `start_epoch` (0-based) on.
@@ -70,39 +65,32 @@ impl StepLoader {
         start_epoch: usize,
         device: &Device,
     ) -> Self {
-        let next_epoch = Some(Arc::new(AtomicUsize::new(start_epoch)));
-        let epoch_steps = config.checkpoint_every;
-        let loader = Self::of(problem, config.seed, Stream::Train, config.batch, device);
         Self {
             steps,
-            epoch_steps,
-            next_epoch,
-            ..loader
+            epoch_steps: config.checkpoint_every,
+            next_epoch: Some(Arc::new(AtomicUsize::new(start_epoch))),
+            ..Self::of(problem, config, Stream::Train, config.batch, device)
         }
     }
 
     /// Step 0 of `stream`, every epoch.
     fn of(
         problem: &Arc<Problem>,
-        seed: u64,
+        config: &ExperimentConfig,
         stream: Stream,
         batch: usize,
         device: &Device,
     ) -> Self {
-        let (operator, device) = (problem.operator(device), device.clone());
-        let (steps, epoch_steps, rows, next_epoch) = (0..1, 1, 0..batch, None);
-        let problem = problem.clone();
         Self {
-            problem,
-            seed,
+            problem: problem.clone(),
+            seed: config.seed,
             stream,
             batch,
-            steps,
-            epoch_steps,
-            rows,
-            next_epoch,
-            device,
-            operator,
+            steps: 0..1,
+            epoch_steps: 1,
+            rows: 0..batch,
+            next_epoch: None,
+            operator: problem.operator(device),
         }
     }
 
@@ -110,43 +98,43 @@ impl StepLoader {
     fn row_items(&self) -> usize {
         self.epoch_steps.min(self.steps.len())
     }
+
+    /// This loader's rows of step `step`.
+    fn batch(&self, step: usize) -> SparseBatch {
+        let rows = self.rows.len();
+        let first = (step * self.batch + self.rows.start) as u64;
+        let samples = self.problem.sample(self.seed, self.stream, first, rows);
+        let device = self.operator.dictionary.device();
+        SparseBatch {
+            y: samples.measurements(&device),
+            x: samples.codes(&device),
+            operator: self.operator.clone(),
+            share: rows as f64 / self.batch as f64,
+        }
+    }
 }
 
+/// An epoch's steps, served one by one.
 struct StepIterator<'a> {
     loader: &'a StepLoader,
-    /// The steps of this epoch.
+    /// The epoch's steps still to serve, of `total`.
     steps: Range<usize>,
-    next: usize,
+    total: usize,
 }
 
 impl Iterator for StepIterator<'_> {
     type Item = Result<SparseBatch, DatasetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.next >= self.steps.end {
-            return None;
-        }
-        let loader = self.loader;
-        let first = (self.next * loader.batch + loader.rows.start) as u64;
-        let rows = loader.rows.len();
-        let samples = loader
-            .problem
-            .sample(loader.seed, loader.stream, first, rows);
-        self.next += 1;
-        Some(Ok(SparseBatch {
-            y: samples.measurements(&loader.device),
-            x: samples.codes(&loader.device),
-            operator: loader.operator.clone(),
-            share: rows as f64 / loader.batch as f64,
-        }))
+        self.steps.next().map(|step| Ok(self.loader.batch(step)))
     }
 }
 
 impl DataLoaderIterator<SparseBatch> for StepIterator<'_> {
     fn progress(&self) -> Progress {
         let rows = self.loader.rows.len();
-        let done = (self.next - self.steps.start) * rows;
-        Progress::new(done, self.steps.len() * rows, Some("samples".into()))
+        let done = self.total - self.steps.len();
+        Progress::new(done * rows, self.total * rows, Some("samples".into()))
     }
 }
 
@@ -157,11 +145,12 @@ impl DataLoader<SparseBatch> for StepLoader {
             .as_ref()
             .map_or(0, |n| n.fetch_add(1, SeqCst));
         let start = (self.steps.start + epoch * self.epoch_steps).min(self.steps.end);
-        let end = (start + self.epoch_steps).min(self.steps.end);
+        let steps = start..(start + self.epoch_steps).min(self.steps.end);
+        let total = steps.len();
         Box::new(StepIterator {
             loader: self,
-            steps: start..end,
-            next: start,
+            steps,
+            total,
         })
     }
 
@@ -172,28 +161,24 @@ impl DataLoader<SparseBatch> for StepLoader {
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {
         let operator = self.operator.to_device(device);
         Arc::new(Self {
-            device: device.clone(),
             operator,
             ..self.clone()
         })
     }
 
-    /// On several devices burn-train splits an epoch's items evenly: they are numbered row by row
-    /// (item `i` is row `i / e` of step `i % e`, `e` the steps of the epoch), so each device draws
-    /// the same rows of every step.
+    /// On several devices burn-train splits an epoch's training items evenly (validation runs on
+    /// the first device): they are numbered row by row (item `i` is row `i / e` of step `i % e`,
+    /// `e` the steps of the epoch), so each device draws the same rows of every step. The config
+    /// makes the batch a multiple of the devices, so the split falls between rows.
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<SparseBatch>> {
         let per_row = self.row_items();
-        // The config makes the batch a multiple of the devices, so the even split cuts between rows.
-        assert!(
-            start.is_multiple_of(per_row) && end.is_multiple_of(per_row),
-            "a split inside a row"
-        );
         let rows = self.rows.start + start / per_row..self.rows.start + end / per_row;
-        let copy = |n: &Arc<AtomicUsize>| Arc::new(AtomicUsize::new(n.load(SeqCst)));
-        let next = self.next_epoch.as_ref().map(copy);
+        // Each slice counts its own epochs, from where this loader is.
+        let copy = |next: &Arc<AtomicUsize>| Arc::new(AtomicUsize::new(next.load(SeqCst)));
+        let next_epoch = self.next_epoch.as_ref().map(copy);
         Arc::new(Self {
             rows,
-            next_epoch: next,
+            next_epoch,
             ..self.clone()
         })
     }

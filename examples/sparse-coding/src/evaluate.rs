@@ -1,13 +1,13 @@
 //! After training: each network's last threshold set on the validation set, every method scored
 //! on the test set, `results.json` and the table the command line prints.
 
-use crate::baselines::{self, Method};
+use crate::baselines::{Method, choose_threshold, iterate};
 use crate::config::ExperimentConfig;
 use crate::error::Error;
+use crate::least_squares;
 use crate::model::{Layer, Shrink, Unfolded};
 use crate::problem::{Operator, Problem, Samples, Stream};
-use crate::scores::{FAILURE_DB, MethodScores, SupportCounts, host, nmse_db};
-use burn::tensor::Tensor;
+use crate::scores::{FAILURE_DB, MethodScores, host, nmse_db, support};
 use burn_hardshrink::DeviceName;
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +34,8 @@ pub struct Results {
 }
 
 impl Results {
-    /// Scores the trained networks (learned IHT, then its twin) and the baselines; `training_seconds` is the run's wall time when
-    /// training ended, `wall` gives it now.
+    /// Scores the trained networks (learned IHT, then its twin) and the baselines;
+    /// `training_seconds` is the run's wall time when training ended, `wall` gives it now.
     pub fn of(
         config: &ExperimentConfig,
         problem: &Problem,
@@ -45,12 +45,9 @@ impl Results {
     ) -> Result<Self, Error> {
         let device = config.devices[0].open()?;
         let operator = problem.operator(&device);
-        let validation = problem.sample(
-            config.seed,
-            Stream::Validation,
-            0,
-            config.validation_samples,
-        );
+        let layers = config.layers;
+        let samples = config.validation_samples;
+        let validation = problem.sample(config.seed, Stream::Validation, 0, samples);
         let test = problem.sample(config.test_seed, Stream::Test, 0, config.test_samples);
         let test_y = test.measurements(&device);
         // A hard threshold keeps what it passes exactly, so the last one only decides the
@@ -61,39 +58,32 @@ impl Results {
                 true => calibrate(network, &validation, &operator, by_support),
                 false => (network, None),
             };
-            let outputs = network.forward(test_y.clone(), &operator, config.layers);
-            let outputs: Vec<_> = outputs.into_iter().map(host).collect();
+            let outputs = network.forward(test_y.clone(), &operator, layers);
+            let last = host(outputs.last().expect("at least one layer").clone());
+            let refit = least_squares::refit(problem, &test.y, &last);
             MethodScores {
+                refit_nmse_db: Some(nmse_db(&refit, &test.x)),
                 step_sizes: network.step_sizes(),
                 trained_last_threshold: trained_last,
                 training_seconds: Some(training_seconds),
-                ..MethodScores::of(&outputs, &test.x, config.n, network.thresholds())
+                ..MethodScores::of(outputs, &test.x, config.n, network.thresholds())
             }
         };
-        let (learned_iht, lista_cp) = (network(hard, true), network(soft, false));
         let validation_y = validation.measurements(&device);
-        let [ista, fista, iht] = Method::ALL.map(|method| {
-            let tau = baselines::choose_threshold(
-                method,
-                &operator,
-                &validation_y,
-                &validation.x,
-                config.layers,
-            );
-            let iterates = baselines::iterate(method, &operator, &test_y, tau, config.layers);
-            let iterates: Vec<_> = iterates.into_iter().map(host).collect();
-            MethodScores::of(&iterates, &test.x, config.n, vec![tau])
-        });
-        let (wall_seconds, steps, device) = (wall(), config.steps, config.devices[0]);
+        let baseline = |method| {
+            let tau = choose_threshold(method, &operator, &validation_y, &validation.x, layers);
+            let iterates = iterate(method, &operator, &test_y, tau, layers);
+            MethodScores::of(iterates, &test.x, config.n, vec![tau])
+        };
         Ok(Self {
-            learned_iht,
-            lista_cp,
-            ista,
-            fista,
-            iht,
-            wall_seconds,
-            steps,
-            device,
+            learned_iht: network(hard, true),
+            lista_cp: network(soft, false),
+            ista: baseline(Method::Ista),
+            fista: baseline(Method::Fista),
+            iht: baseline(Method::Iht),
+            wall_seconds: wall(),
+            steps: config.steps,
+            device: config.devices[0],
         })
     }
 
@@ -120,15 +110,20 @@ impl Results {
         };
         let mut out = row("NMSE (dB)", &|name, _| name.to_string());
         for layer in 0..self.learned_iht.nmse_db.len() {
-            out += &row(&format!("layer {}", layer + 1), &|_, s| {
-                format!("{:.2}", s.nmse_db[layer])
-            });
+            let label = format!("layer {}", layer + 1);
+            out += &row(&label, &|_, s| format!("{:.2}", s.nmse_db[layer]));
         }
         out += &row("precision", &|_, s| format!("{:.3}", s.precision));
         out += &row("recall", &|_, s| format!("{:.3}", s.recall));
         out += &row("F1", &|_, s| format!("{:.3}", s.f1));
         out += &row("failures", &|_, s| s.failures.count.to_string());
-        out + &format!("(failures: test samples whose own NMSE is above {FAILURE_DB} dB)\n")
+        let refit =
+            |_: &str, s: &MethodScores| s.refit_nmse_db.map_or("-".into(), |v| format!("{v:.2}"));
+        out += &row("LS on supp.", &refit);
+        out += &format!(
+            "(failures: test samples whose own NMSE is above {FAILURE_DB} dB; LS on supp.: "
+        );
+        out + "the last layer's support refit by least squares, NMSE in dB)\n"
     }
 }
 
@@ -146,26 +141,23 @@ fn calibrate(
         return (network, None);
     }
     let y = samples.measurements(&operator.dictionary.device());
-    let input: Tensor<2> = network.last_input(y, operator);
+    let input = network.last_input(y, operator);
     let last = network.layers.pop().expect("at least one layer");
-    let trained = last.shrink.threshold();
     let score = |shrink: &Shrink| {
         let estimate = host(shrink.forward(input.clone()));
-        let (f1, accuracy) = (
-            SupportCounts::of(&estimate, &samples.x).f1(),
-            -nmse_db(&estimate, &samples.x),
-        );
+        let [_, _, f1] = support(&estimate, &samples.x);
+        let accuracy = -nmse_db(&estimate, &samples.x);
         if by_support {
             (f1, accuracy)
         } else {
             (accuracy, f1)
         }
     };
+    let trained = last.shrink.threshold();
     let mut best = (score(&last.shrink), trained);
-    for i in -8..=12 {
-        let candidate = trained * 2f64.powf(i as f64 / 4.0);
+    for candidate in (-8..=12).map(|i| trained * 2f64.powf(i as f64 / 4.0)) {
         let scored = score(&last.shrink.clone().with_threshold(candidate));
-        if scored.partial_cmp(&best.0) == Some(std::cmp::Ordering::Greater) {
+        if scored > best.0 {
             best = (scored, candidate);
         }
     }

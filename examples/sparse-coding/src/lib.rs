@@ -11,7 +11,8 @@
 //! - [`model`]: the unfolded networks and their training and validation steps.
 //! - [`training`]: the training recipe, as burn-train launches.
 //! - [`data`], [`metric`]: burn-train's data loaders and metrics.
-//! - [`evaluate`], [`scores`], [`baselines`], [`plot`]: what a run measures and leaves behind.
+//! - [`evaluate`], [`scores`], [`baselines`], [`least_squares`], [`plot`]: what a run measures and
+//!   leaves behind.
 //! - [`run_dir`]: the run directory, its lock and its sealed checkpoints; [`error`].
 
 pub mod baselines;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod evaluate;
+pub mod least_squares;
 pub mod metric;
 pub mod model;
 pub mod plot;

@@ -2,8 +2,8 @@
 //! support F1; and the renderer used where there is no terminal for the dashboard.
 
 use crate::model::Recovery;
-use crate::scores::{SupportCounts, nmse_db};
-use burn::tensor::{ExecutionError, Tensor, TensorReadError, Transaction};
+use crate::scores::{nmse_db, support};
+use burn::tensor::{ExecutionError, Tensor, TensorReadError};
 use burn::train::LearnerSummary;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{
@@ -14,6 +14,7 @@ use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
+use std::error::Error;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,12 +23,10 @@ impl ItemLazy for Recovery {
         // Dispatches the step's buffered work, so the metric thread does not wait on it; the
         // metrics read the tensors on their device, off the autodiff graph.
         self.loss.device().flush()?;
-        let detach = |t: Tensor<2>| t.without_autodiff();
+        let detach = |tensor: Tensor<2>| tensor.without_autodiff();
         Ok(Self {
             loss: self.loss.without_autodiff(),
-            estimate: self
-                .estimate
-                .map(|(estimate, target)| (detach(estimate), detach(target))),
+            estimate: self.estimate.map(|(x, target)| (detach(x), detach(target))),
         })
     }
 }
@@ -55,38 +54,25 @@ pub enum Measure {
 
 /// A measure of the validation set's estimate. The set is one batch, so the batch's value is the
 /// epoch's: a ratio of sums over the set, not a mean of per-batch ratios. Formatted here:
-/// burn-train writes every negative number (every dB value) in scientific notation.
+/// burn-train's `FormatOptions` writes every negative number (every dB value) in scientific
+/// notation.
 #[derive(Clone)]
 pub struct RecoveryMetric {
     measure: Measure,
-    name: MetricName,
     value: f64,
 }
 
 impl RecoveryMetric {
     /// The metric, with nothing measured.
     pub fn new(measure: Measure) -> Self {
-        let name = match measure {
-            Measure::Nmse => "NMSE",
-            Measure::SupportF1 => "Support F1",
-        };
-        Self {
-            measure,
-            name: Arc::new(name.into()),
-            value: f64::NAN,
-        }
+        let value = f64::NAN;
+        Self { measure, value }
     }
 
-    fn entry(&self, last: bool) -> SerializedEntry {
+    fn entry(&self, entry: NumericEntry) -> SerializedEntry {
         let formatted = match self.measure {
             Measure::Nmse => format!("{:.2} dB", self.value),
             Measure::SupportF1 => format!("{:.3}", self.value),
-        };
-        let value = self.value;
-        let entry = if last {
-            NumericEntry::Final(value)
-        } else {
-            NumericEntry::Value(value)
         };
         SerializedEntry::new(formatted, entry.serialize())
     }
@@ -96,15 +82,18 @@ impl Metric for RecoveryMetric {
     type Input = Recovery;
 
     fn name(&self) -> MetricName {
-        self.name.clone()
+        let name = match self.measure {
+            Measure::Nmse => "NMSE",
+            Measure::SupportF1 => "Support F1",
+        };
+        Arc::new(name.into())
     }
 
     fn attributes(&self) -> MetricAttributes {
-        let unit = (self.measure == Measure::Nmse).then(|| "dB".to_string());
-        let higher_is_better = self.measure == Measure::SupportF1;
+        let nmse = self.measure == Measure::Nmse;
         NumericAttributes {
-            unit,
-            higher_is_better,
+            unit: nmse.then(|| "dB".into()),
+            higher_is_better: !nmse,
         }
         .into()
     }
@@ -115,25 +104,17 @@ impl Metric for RecoveryMetric {
         _: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
         let (estimate, target) = item.estimate.clone().expect("a validation step's output");
-        let [estimate, target] = Transaction::default()
-            .register(estimate)
-            .register(target)
-            .try_execute()?
-            .try_into()
-            .expect("two tensors registered");
-        let (estimate, target) = (
-            estimate.try_into_vec_as::<f32>()?,
-            target.try_into_vec_as::<f32>()?,
-        );
+        let estimate = estimate.try_into_vec_as::<f32>()?;
+        let target = target.try_into_vec_as::<f32>()?;
         self.value = match self.measure {
             Measure::Nmse => nmse_db(&estimate, &target),
-            Measure::SupportF1 => SupportCounts::of(&estimate, &target).f1(),
+            Measure::SupportF1 => support(&estimate, &target)[2],
         };
-        Ok(self.entry(false))
+        Ok(self.entry(NumericEntry::Value(self.value)))
     }
 
     fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        Ok(self.entry(true))
+        Ok(self.entry(NumericEntry::Final(self.value)))
     }
 
     fn clear(&mut self) {
@@ -147,7 +128,7 @@ impl Numeric for RecoveryMetric {
     }
 
     fn running_value(&self) -> Option<NumericEntry> {
-        Some(NumericEntry::Value(self.value))
+        self.value()
     }
 
     fn final_value(&self) -> NumericEntry {
@@ -159,64 +140,45 @@ impl Numeric for RecoveryMetric {
 /// per batch, 32 000 in the default run), or nothing when quiet.
 pub struct EpochLines {
     quiet: bool,
-    label: String,
-    epoch: usize,
-    epochs: usize,
-    split: String,
-    started: Instant,
+    /// The launch's label and epochs, and when it started; `None` when quiet.
+    launch: Option<(String, usize, Instant)>,
 }
 
 impl EpochLines {
     /// A renderer that prints, unless `quiet`.
     pub fn new(quiet: bool) -> Self {
-        let (label, split, started) = (String::new(), String::new(), Instant::now());
-        Self {
-            quiet,
-            label,
-            epoch: 1,
-            epochs: 0,
-            split,
-            started,
-        }
+        let launch = None;
+        Self { quiet, launch }
     }
 }
 
 impl TrainingProgressLogger for EpochLines {
-    fn start(&mut self, epochs: usize, first: usize, _: Option<usize>, label: Option<&str>) {
-        self.label = label.unwrap_or("training").to_string();
-        (self.epoch, self.epochs, self.started) = (first.max(1), epochs, Instant::now());
-    }
-    fn update_epoch(&mut self, epoch: usize) {
-        self.epoch = epoch + 1;
-    }
-    fn start_split(&mut self, split: &str, _: usize) {
-        self.split = split.to_string();
-    }
-    fn end_split(&mut self) {
-        // An epoch ends with its validation.
-        if !self.quiet && self.split == "valid" {
-            let (epoch, seconds) = (
-                self.epoch.min(self.epochs),
-                self.started.elapsed().as_secs_f64(),
-            );
-            println!(
-                "{}: epoch {epoch}/{} done ({seconds:.1} s)",
-                self.label, self.epochs
-            );
+    fn start(&mut self, epochs: usize, _: usize, _: Option<usize>, label: Option<&str>) {
+        if !self.quiet {
+            let label = label.unwrap_or("training").to_string();
+            self.launch = Some((label, epochs, Instant::now()));
         }
     }
+    // Called as an epoch ends, after its validation.
+    fn update_epoch(&mut self, epoch: usize) {
+        if let Some((label, epochs, started)) = &self.launch {
+            let seconds = started.elapsed().as_secs_f64();
+            println!("{label}: epoch {epoch}/{epochs} done ({seconds:.1} s)");
+        }
+    }
+    fn start_split(&mut self, _: &str, _: usize) {}
+    fn end_split(&mut self) {}
     fn update_split(&mut self, _: usize) {}
     fn end(&mut self) {}
     fn log_event_training(&mut self, _: String) {}
 }
 
+// burn-train's renderer traits have no default methods: the rest of a renderer does nothing here.
 impl MetricsRendererTraining for EpochLines {
     fn update_train(&mut self, _: MetricState) {}
     fn update_valid(&mut self, _: MetricState) {}
-    fn on_train_end(
-        &mut self,
-        _: Option<LearnerSummary>,
-    ) -> Result<(), Box<dyn std::error::Error>> {
+    // Without the summary burn-train would print here.
+    fn on_train_end(&mut self, _: Option<LearnerSummary>) -> Result<(), Box<dyn Error>> {
         Ok(())
     }
 }

@@ -310,40 +310,32 @@ mod tests {
     use crate::problem::Stream;
     use burn::optim::{AdamConfig, GradientsParams};
 
-    fn setup(soft: bool) -> (Unfolded, Tensor<2>, Tensor<2>, Operator) {
+    /// A 4-layer twin with autodiff, a batch of measurements and codes, and the operators.
+    fn twin() -> (Unfolded, Tensor<2>, Tensor<2>, Operator) {
         let config = ExperimentConfig::new().with_layers(4);
         let problem = Problem::new(&config);
         let device = Device::flex().autodiff();
         let samples = problem.sample(0, Stream::Train, 0, 64);
-        let model = Unfolded::init(&problem, &config, soft, &device);
-        let operator = problem.operator(&device);
-        (
-            model,
-            samples.measurements(&device),
-            samples.codes(&device),
-            operator,
-        )
+        let model = Unfolded::init(&problem, &config, true, &device);
+        let y = samples.measurements(&device);
+        let x = samples.codes(&device);
+        (model, y, x, problem.operator(&device))
     }
 
     #[test]
     fn soft_threshold_is_soft_thresholding_with_its_gradient() {
-        let (model, _, _, _) = setup(true);
+        let (model, _, _, _) = twin();
         let shrink = &model.layers[0].shrink;
         let lambd = shrink.threshold() as f32;
-        let values = [
-            -1.0f32,
-            -lambd,
-            -0.1 * lambd,
-            0.0,
-            0.3 * lambd,
-            lambd,
-            2.5,
-            1.5,
-            1e30,
-            -3e38,
-        ];
+        // Inside the band, on its edges, beyond it, and far beyond.
+        let band = [-1.0, -0.1, 0.0, 0.3, 1.0].map(|f| f * lambd);
+        let values: Vec<f32> = [-1.0]
+            .into_iter()
+            .chain(band)
+            .chain([2.5, 1.5, 1e30, -3e38])
+            .collect();
         let device = Device::flex().autodiff();
-        let u = Tensor::<1>::from_floats(values, &device)
+        let u = Tensor::<1>::from_floats(values.as_slice(), &device)
             .reshape([1, values.len()])
             .require_grad();
         let y = shrink.forward(u.clone());
@@ -366,19 +358,11 @@ mod tests {
 
     #[test]
     fn the_twins_thresholds_learn_alone() {
-        let (model, y, x, operator) = setup(true);
+        let (mut model, y, x, operator) = twin();
         // Only the thresholds train: the steps are frozen.
-        let layers = model.layers.into_iter();
-        let frozen = layers
-            .map(|l| Layer {
-                weight: l.weight.no_grad(),
-                ..l
-            })
-            .collect();
-        let mut model = Unfolded {
-            layers: frozen,
-            ..model
-        };
+        for layer in &mut model.layers {
+            layer.weight = layer.weight.clone().no_grad();
+        }
         let objective = Objective::of(&ExperimentConfig::new());
         let loss = |m: &Unfolded| objective.loss(&m.forward(y.clone(), &operator, 4), &x);
         let before = loss(&model).into_scalar::<f64>();
@@ -386,11 +370,8 @@ mod tests {
         let mut optim = AdamConfig::new().init();
         for _ in 0..30 {
             let grads = GradientsParams::from_grads(loss(&model).backward(), &model);
-            assert_eq!(
-                grads.len(),
-                4,
-                "one gradient per threshold, none for the steps"
-            );
+            // One gradient per threshold, none for the steps.
+            assert_eq!(grads.len(), 4);
             model = optim.step(0.01, model, grads);
         }
         let after = loss(&model).into_scalar::<f64>();
@@ -412,9 +393,7 @@ mod tests {
         let outputs = model.forward(y.clone(), &operator, 2);
         let expected = burn_hardshrink::hardshrink(y.matmul(operator.analytic.clone()), 0.5);
         assert_eq!(outputs[0].to_data(), expected.to_data());
-        assert_eq!(
-            (model.step_sizes(), model.thresholds()),
-            (vec![1.0; 2], vec![0.5, 0.4])
-        );
+        assert_eq!(model.step_sizes(), [1.0; 2]);
+        assert_eq!(model.thresholds(), [0.5, 0.4]);
     }
 }

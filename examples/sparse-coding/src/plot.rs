@@ -9,7 +9,8 @@ use crate::error::Error;
 use crate::evaluate::Results;
 use crate::run_dir::write_atomic;
 use crate::training::{NETWORKS, launches};
-use burn::train::{LearnerSummary, MetricSummary};
+use burn::train::{LearnerSummary, MetricSummary, SummaryMetrics};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -25,72 +26,69 @@ const PALETTE: [RGBColor; 5] = [
 /// A chart: its title, axis labels and named lines.
 pub struct Chart {
     /// Above the plot.
-    pub title: String,
+    pub title: &'static str,
     /// The axes' labels, x then y.
     pub axes: [&'static str; 2],
     /// `(name, points)` of each line; non-finite points are left out.
     pub lines: Vec<(String, Vec<(f64, f64)>)>,
 }
 
-/// How a method or network is named in the charts.
+/// How a method (`learned_iht`) or network (`learned-iht`) is named in the charts.
 fn label(method: &str) -> String {
-    match method {
-        "learned_iht" | "learned-iht" => "learned IHT".into(),
-        "lista_cp" | "lista-cp" => "LISTA-CP (soft)".into(),
+    match method.replace('-', "_").as_str() {
+        "learned_iht" => "learned IHT".into(),
+        "lista_cp" => "LISTA-CP (soft)".into(),
         other => other.to_uppercase(),
     }
 }
 
+/// A split of burn-train's summary of a launch.
+type Split = fn(SummaryMetrics) -> Vec<MetricSummary>;
+
+/// Why a chart could not be drawn: plotters' errors and the PNG encoder's.
+type DrawError = Box<dyn std::error::Error>;
+
 /// `nmse_per_layer.png` and `training.png` in the run directory `out`.
 pub fn plot_run(out: &Path, config: &ExperimentConfig, results: &Results) -> Result<(), Error> {
-    let layers = |nmse: &[f64]| (1..).map(f64::from).zip(nmse.iter().copied()).collect();
-    let lines = results
-        .methods()
-        .map(|(method, scores)| (label(method), layers(&scores.nmse_db)));
-    let axes = ["layer (iteration for the baselines)", "NMSE (dB)"];
+    let per_layer = results.methods().map(|(method, scores)| {
+        let layers = (1..).map(f64::from).zip(scores.nmse_db.iter().copied());
+        (label(method), layers.collect())
+    });
     let per_layer = Chart {
-        title: "Test NMSE per layer".into(),
-        axes,
-        lines: lines.to_vec(),
+        title: "Test NMSE per layer",
+        axes: ["layer (iteration for the baselines)", "NMSE (dB)"],
+        lines: per_layer.into(),
     };
     save(&[per_layer], &out.join("nmse_per_layer.png"), (900, 560))?;
-
-    // Per epoch, from burn-train's own summary of its metric logs.
-    let (mut loss, mut nmse) = (Vec::new(), Vec::new());
-    for (network, _) in NETWORKS {
-        let (mut losses, mut nmses) = (Vec::new(), Vec::new());
-        for launch in launches(config) {
-            let dir = out.join(network).join(&launch.name);
-            let Ok(summary) = LearnerSummary::new(dir, &["Loss", "NMSE"]) else {
-                continue;
-            };
-            let at = |epoch: usize| (epoch * config.checkpoint_every).min(launch.steps.len());
-            let find = |split: &[MetricSummary], name: &str, db: bool| {
-                let metric = split
-                    .iter()
-                    .filter(|m| m.name == name)
-                    .flat_map(|m| &m.entries);
-                let value = move |v: f64| if db { 10.0 * v.log10() } else { v };
-                metric
-                    .map(|e| ((launch.steps.start + at(e.step)) as f64, value(e.value)))
-                    .collect::<Vec<_>>()
-            };
-            losses.extend(find(&summary.metrics.train, "Loss", true));
-            nmses.extend(find(&summary.metrics.valid, "NMSE", false));
-        }
-        loss.push((label(network), losses));
-        nmse.push((label(network), nmses));
-    }
+    // Each network's `metric` in a split per epoch, over its launches, from burn-train's own
+    // summary of its metric logs.
+    let history = |metric: &str, split: Split, value: fn(f64) -> f64| {
+        let network = |network: &str| {
+            let mut points = Vec::new();
+            for launch in launches(config) {
+                let dir = out.join(network).join(&launch.name);
+                let Ok(summary) = LearnerSummary::new(dir, &[metric]) else {
+                    continue;
+                };
+                for entry in split(summary.metrics).into_iter().flat_map(|m| m.entries) {
+                    let steps = (entry.step * config.checkpoint_every).min(launch.steps.len());
+                    points.push(((launch.steps.start + steps) as f64, value(entry.value)));
+                }
+            }
+            (label(network), points)
+        };
+        NETWORKS.iter().map(|(name, _)| network(name)).collect()
+    };
     let charts = [
         Chart {
-            title: "Training loss, mean per epoch".into(),
+            title: "Training loss, mean per epoch",
             axes: ["step", "loss (dB)"],
-            lines: loss,
+            lines: history("Loss", |m| m.train, |loss| 10.0 * loss.log10()),
         },
         Chart {
-            title: "Validation NMSE, last trained layer".into(),
+            title: "Validation NMSE, last trained layer",
             axes: ["step", "NMSE (dB)"],
-            lines: nmse,
+            lines: history("NMSE", |m| m.valid, |nmse| nmse),
         },
     ];
     save(&charts, &out.join("training.png"), (800, 520))
@@ -98,69 +96,59 @@ pub fn plot_run(out: &Path, config: &ExperimentConfig, results: &Results) -> Res
 
 /// Draws `charts` side by side, each `size` pixels, into the PNG file `path`.
 pub fn save(charts: &[Chart], path: &Path, (width, height): (u32, u32)) -> Result<(), Error> {
-    static FONT: std::sync::Once = std::sync::Once::new();
-    FONT.call_once(|| {
-        let font = epaint_default_fonts::UBUNTU_LIGHT;
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, font);
-    });
-    let size = (width * charts.len() as u32, height);
-    let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
-    let fail = |e: &dyn std::fmt::Display| Error::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(format!("cannot draw: {e}")),
-    };
-    let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(&e))?;
-    for (area, chart) in root.split_evenly((1, charts.len())).iter().zip(charts) {
-        draw(area, chart).map_err(|e| fail(&e))?;
-    }
-    root.present().map_err(|e| fail(&e))?;
-    drop(root);
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, size.0, size.1);
-    encoder.set_color(png::ColorType::Rgb);
-    let written = encoder
-        .write_header()
-        .and_then(|mut writer| writer.write_image_data(&pixels));
-    written.map_err(|e| fail(&e))?;
-    write_atomic(path, &bytes)
+    let png = render(charts, width * charts.len() as u32, height).map_err(|e| {
+        let cannot = std::io::Error::other(format!("cannot draw: {e}"));
+        Error::Io(path.to_path_buf(), cannot)
+    })?;
+    write_atomic(path, &png)
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
-type DrawError<'a> = DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>;
+/// `charts` side by side in a `width` × `height` PNG image, as the file's bytes.
+fn render(charts: &[Chart], width: u32, height: u32) -> Result<Vec<u8>, DrawError> {
+    // Registered anew on each call: the last registration stands.
+    let font = epaint_default_fonts::UBUNTU_LIGHT;
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, font);
+    let mut pixels = vec![0u8; (width * height * 3) as usize];
+    let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    for (area, chart) in root.split_evenly((1, charts.len())).iter().zip(charts) {
+        draw(area, chart)?;
+    }
+    root.present()?;
+    drop(root);
+    let mut png = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.write_header()?.write_image_data(&pixels)?;
+    Ok(png)
+}
 
-fn draw<'a>(area: &Area<'a>, chart: &Chart) -> Result<(), DrawError<'a>> {
-    let finite: Vec<Vec<(f64, f64)>> = chart
+/// Draws `chart` on `area`, scaled to its finite points.
+fn draw(area: &DrawingArea<BitMapBackend, Shift>, chart: &Chart) -> Result<(), DrawError> {
+    let finite = |(x, y): &&(f64, f64)| x.is_finite() && y.is_finite();
+    let points: Vec<_> = chart
         .lines
         .iter()
-        .map(|(_, points)| {
-            points
-                .iter()
-                .copied()
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .collect()
-        })
+        .flat_map(|(_, points)| points)
+        .filter(finite)
         .collect();
-    let all = || finite.iter().flatten();
-    let range = |values: Vec<f64>| {
-        let (low, high) = values
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let range = |axis: fn(&(f64, f64)) -> f64| {
+        let low = points.iter().copied().map(axis).fold(f64::MAX, f64::min);
+        let high = points.iter().copied().map(axis).fold(f64::MIN, f64::max);
         if low > high {
             0.0..1.0
         } else {
             low..high.max(low + 1e-9)
         }
     };
-    let x = range(all().map(|p| p.0).collect());
-    let y = range(all().map(|p| p.1).collect());
+    let y = range(|p| p.1);
     let pad = (y.end - y.start) * 0.05;
     let mut plot = ChartBuilder::on(area)
-        .caption(&chart.title, ("sans-serif", 22))
+        .caption(chart.title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(x, y.start - pad..y.end + pad)?;
+        .build_cartesian_2d(range(|p| p.0), y.start - pad..y.end + pad)?;
     // Layers and steps are whole numbers, and dB ticks need no decimals.
     let whole = |v: &f64| format!("{v:.0}");
     plot.configure_mesh()
@@ -173,7 +161,8 @@ fn draw<'a>(area: &Area<'a>, chart: &Chart) -> Result<(), DrawError<'a>> {
         .max_light_lines(1)
         .light_line_style(RGBColor(240, 240, 240))
         .draw()?;
-    for (((name, _), points), colour) in chart.lines.iter().zip(finite).zip(PALETTE) {
+    for ((name, points), colour) in chart.lines.iter().zip(PALETTE) {
+        let points = points.iter().filter(finite).copied();
         let line = LineSeries::new(points, colour.stroke_width(2));
         let key = move |(x, y)| PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(3));
         plot.draw_series(line)?.label(name).legend(key);
@@ -184,7 +173,8 @@ fn draw<'a>(area: &Area<'a>, chart: &Chart) -> Result<(), DrawError<'a>> {
         .label_font(("sans-serif", 16))
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(200, 200, 200))
-        .draw()
+        .draw()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -199,7 +189,7 @@ mod tests {
             .map(|k| (k as f64, -2.0 * k as f64))
             .chain([(17.0, f64::NAN)]);
         let chart = || Chart {
-            title: "Test NMSE per layer".into(),
+            title: "Test NMSE per layer",
             axes: ["layer", "NMSE (dB)"],
             lines: vec![("learned IHT".into(), points.clone().collect())],
         };

@@ -6,6 +6,7 @@
 //! batches an uninterrupted one draws.
 
 use crate::config::ExperimentConfig;
+use crate::least_squares::{cholesky, solve};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -47,6 +48,8 @@ pub struct Problem {
     pub n: usize,
     /// Probability that a code entry is nonzero.
     pub p: f64,
+    /// `density_spread`: training codes' nonzero probability is `p·(1 ± spread)`.
+    pub density_spread: f64,
     /// Standard deviation of the measurement noise (0 when noiseless).
     pub noise_std: f64,
     /// `A`, m × n, row-major: entries N(0, 1/m), columns scaled to unit norm.
@@ -97,6 +100,7 @@ impl Problem {
             m,
             n,
             p: config.p,
+            density_spread: config.density_spread,
             noise_std,
             a: a.iter().map(|&v| v as f32).collect(),
             lipschitz,
@@ -116,8 +120,15 @@ impl Problem {
         for (s, (code, measured)) in x.chunks_mut(n).zip(y.chunks_mut(m)).enumerate() {
             let index = first + s as u64;
             let mut rng = generator(seed, stream, index, false);
+            // Drawn only with a spread, so that without one the samples stay as they were.
+            let p = match stream {
+                Stream::Train if self.density_spread > 0.0 => {
+                    self.p * (1.0 + self.density_spread * (2.0 * rng.random::<f64>() - 1.0))
+                }
+                _ => self.p,
+            };
             for v in code.iter_mut() {
-                if rng.random::<f64>() < self.p {
+                if rng.random::<f64>() < p {
                     *v = rng.sample::<f64, _>(StandardNormal) as f32;
                 }
             }
@@ -174,15 +185,10 @@ impl Operator {
     /// The same operators on another device.
     pub fn to_device(&self, device: &Device) -> Self {
         let to = |t: &Tensor<2>| t.clone().to_device(device);
-        let (dictionary, dictionary_t, analytic) = (
-            to(&self.dictionary),
-            to(&self.dictionary_t),
-            to(&self.analytic),
-        );
         Self {
-            dictionary,
-            dictionary_t,
-            analytic,
+            dictionary: to(&self.dictionary),
+            dictionary_t: to(&self.dictionary_t),
+            analytic: to(&self.analytic),
             lipschitz: self.lipschitz,
         }
     }
@@ -191,14 +197,17 @@ impl Operator {
 impl Samples {
     /// The codes as a count × n tensor.
     pub fn codes(&self, device: &Device) -> Tensor<2> {
-        let n = self.x.len() / self.count.max(1);
-        Tensor::from_data(TensorData::new(self.x.clone(), [self.count, n]), device)
+        self.rows(&self.x, device)
     }
 
     /// The measurements as a count × m tensor.
     pub fn measurements(&self, device: &Device) -> Tensor<2> {
-        let m = self.y.len() / self.count.max(1);
-        Tensor::from_data(TensorData::new(self.y.clone(), [self.count, m]), device)
+        self.rows(&self.y, device)
+    }
+
+    fn rows(&self, values: &[f32], device: &Device) -> Tensor<2> {
+        let shape = [self.count, values.len() / self.count.max(1)];
+        Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
     }
 }
 
@@ -216,31 +225,14 @@ fn analytic_weight(a: &[f64], m: usize, n: usize) -> Vec<f64> {
             g[j * m + i] = dot;
         }
     }
-    // G = R Rᵀ with R lower triangular, in place in the lower half.
-    for j in 0..m {
-        let diag = g[j * m + j] - (0..j).map(|k| g[j * m + k].powi(2)).sum::<f64>();
-        let pivot = diag.sqrt();
-        g[j * m + j] = pivot;
-        for i in j + 1..m {
-            let dot: f64 = (0..j).map(|k| g[i * m + k] * g[j * m + k]).sum();
-            g[i * m + j] = (g[i * m + j] - dot) / pivot;
-        }
-    }
-    // Each column: solve R z = a_i, then Rᵀ w = z, then scale so that a_iᵀ w = 1.
+    assert!(cholesky(&mut g, m), "AAᵀ is positive definite");
     let mut w = vec![0f64; m * n];
-    let mut z = vec![0f64; m];
     for col in 0..n {
+        let column = solve(&g, m, |i| a[i * n + col]);
+        // Scaled so that a_iᵀ w_i = 1.
+        let scale: f64 = (0..m).map(|i| a[i * n + col] * column[i]).sum();
         for i in 0..m {
-            let dot: f64 = (0..i).map(|k| g[i * m + k] * z[k]).sum();
-            z[i] = (a[i * n + col] - dot) / g[i * m + i];
-        }
-        for i in (0..m).rev() {
-            let dot: f64 = (i + 1..m).map(|k| g[k * m + i] * w[k * n + col]).sum();
-            w[i * n + col] = (z[i] - dot) / g[i * m + i];
-        }
-        let scale: f64 = (0..m).map(|i| a[i * n + col] * w[i * n + col]).sum();
-        for i in 0..m {
-            w[i * n + col] /= scale;
+            w[i * n + col] = column[i] / scale;
         }
     }
     w
@@ -358,6 +350,29 @@ mod tests {
         let mean = values.iter().sum::<f64>() / values.len() as f64;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
         assert!(mean.abs() < 0.1 && (var - 1.0).abs() < 0.15, "{mean} {var}");
+    }
+
+    #[test]
+    fn a_density_spread_varies_training_codes_only() {
+        let spread = Problem::new(&ExperimentConfig::new().with_density_spread(0.5));
+        let plain = Problem::new(&ExperimentConfig::new());
+        // The mean and variance of the nonzeros per training code.
+        let moments = |problem: &Problem| {
+            let codes = problem.sample(0, Stream::Train, 0, 2000).x;
+            let k: Vec<f64> = codes
+                .chunks(128)
+                .map(|c| c.iter().filter(|&&v| v != 0.0).count() as f64)
+                .collect();
+            let mean = k.iter().sum::<f64>() / 2000.0;
+            let var = k.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2000.0;
+            [mean, var]
+        };
+        // Binomial(128, 0.1) has variance 11.5; p spread uniformly ±50% adds (0.5·12.8)²/3 ≈ 13.7.
+        let [mean, var] = moments(&spread);
+        assert!((mean - 12.8).abs() < 0.5 && var > 20.0, "{mean} {var}");
+        assert!(moments(&plain)[1] < 14.0);
+        let validation = |problem: &Problem| problem.sample(0, Stream::Validation, 0, 50);
+        assert_eq!(validation(&spread), validation(&plain));
     }
 
     #[test]

@@ -1,32 +1,22 @@
 //! The run directory: held by one process at a time, with every checkpoint file sealed by its
 //! checksum, and the choice of the checkpoint a resumed run starts from.
 //!
-//! ```text
-//! <run>/config.json          the run's configuration
-//! <run>/lock                 held (flock) by the process running or resuming the run
-//! <run>/experiment.log       burn-train's log
-//! <run>/stage-01 … stage-16  one burn-train launch each (end-to-end/ when trained end to end):
-//!     train/, valid/         burn-train's metric logs, per epoch
-//!     checkpoint/            <record>-<epoch>.bpk and its seal <record>-<epoch>.seal.json, for
-//!                            the records model, optim and scheduler of the newest two epochs
-//! <run>/results.json, nmse_per_layer.{png,svg}, training.{png,svg}
-//! ```
+//! The directory's layout is in the example's README.
 
 use crate::config::ExperimentConfig;
 use crate::error::Error;
 use crate::model::Unfolded;
 use burn::module::Module;
-use burn::store::ModuleRecord;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The three records burn-train checkpoints at each epoch.
-pub const RECORDS: [&str; 3] = ["model", "optim", "scheduler"];
+const RECORDS: [&str; 3] = ["model", "optim", "scheduler"];
 
 /// A run directory, locked by this process for as long as the value lives.
 #[derive(Debug)]
@@ -44,10 +34,9 @@ impl RunDir {
             .map_err(|e| refuse(format!("cannot create it ({e}): pick another `--out`")))?;
         let run = Self::lock(path)?;
         if path.join("config.json").exists() {
-            let resume = format!("continue it with `--resume {}`", path.display());
-            return Err(refuse(format!(
-                "holds a run already: {resume}, or pick another `--out`"
-            )));
+            let resume = format!("`--resume {}`", path.display());
+            let fix = format!("continue it with {resume}, or pick another `--out`");
+            return Err(refuse(format!("holds a run already: {fix}")));
         }
         write_atomic(&path.join("config.json"), config.to_string().as_bytes())?;
         Ok(run)
@@ -61,21 +50,21 @@ impl RunDir {
             return Err(Error::RunDir(path.to_path_buf(), reason.into()));
         }
         let run = Self::lock(path)?;
-        let config = ExperimentConfig::new().merge_file(&file, None)?;
-        Ok((run, config))
+        Ok((run, ExperimentConfig::new().merge_file(&file, None)?))
     }
 
     /// Takes the directory's lock (released by the OS on any exit, a kill included), or names
     /// the process holding it.
     fn lock(path: &Path) -> Result<Self, Error> {
         let lock = path.join("lock");
+        let io = |e| Error::Io(lock.clone(), e);
+        // Opened without truncating: the holder's process id stays readable until it is ours.
         let mut file = File::options()
             .read(true)
-            .write(true)
+            .append(true)
             .create(true)
-            .truncate(false)
             .open(&lock)
-            .map_err(Error::io(&lock))?;
+            .map_err(io)?;
         if file.try_lock().is_err() {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
@@ -84,11 +73,9 @@ impl RunDir {
         }
         file.set_len(0)
             .and_then(|()| write!(file, "{}", std::process::id()))
-            .map_err(Error::io(&lock))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            _lock: file,
-        })
+            .map_err(io)?;
+        let path = path.to_path_buf();
+        Ok(Self { path, _lock: file })
     }
 }
 
@@ -98,7 +85,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     std::fs::write(&partial, bytes)
         .and_then(|()| std::fs::rename(&partial, path))
         .inspect_err(|_| drop(std::fs::remove_file(&partial)))
-        .map_err(Error::io(path))
+        .map_err(|e| Error::Io(path.to_path_buf(), e))
 }
 
 /// What a seal records beside a checkpoint file: its checksum, and the run it belongs to.
@@ -143,85 +130,75 @@ pub struct SealedCheckpointer {
 }
 
 impl SealedCheckpointer {
-    /// The checkpointer of record `name` in the launch directory `launch`.
-    pub fn new(
-        launch: &Path,
-        name: &'static str,
-        config: &ExperimentConfig,
-        clock: RunClock,
-    ) -> Self {
-        let dir = launch.join("checkpoint");
-        let config = config.clone();
+    /// The checkpointer of record `name` in the launch directory `dir`.
+    pub fn new(dir: &Path, name: &'static str, config: &ExperimentConfig, clock: RunClock) -> Self {
         Self {
-            dir,
+            dir: dir.join("checkpoint"),
             name,
-            config,
+            config: config.clone(),
             clock,
         }
     }
-
-    fn paths(&self, epoch: usize) -> (PathBuf, PathBuf) {
-        paths(&self.dir, self.name, epoch)
-    }
 }
 
+/// The file of record `name` at `epoch` in the checkpoint directory `dir`, and its seal.
 fn paths(dir: &Path, name: &str, epoch: usize) -> (PathBuf, PathBuf) {
     let file = dir.join(format!("{name}-{epoch}.bpk"));
     (file.clone(), file.with_extension("seal.json"))
 }
 
 fn sha256(path: &Path) -> std::io::Result<String> {
-    let digest = Sha256::digest(std::fs::read(path)?);
-    Ok(digest.iter().map(|byte| format!("{byte:02x}")).collect())
+    Ok(format!("{:x}", Sha256::digest(std::fs::read(path)?)))
 }
 
 impl<R: Checkpoint> Checkpointer<R> for SealedCheckpointer {
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
-        let (file, seal) = self.paths(epoch);
+        let (file, seal) = paths(&self.dir, self.name, epoch);
         std::fs::create_dir_all(&self.dir).map_err(CheckpointerError::IOError)?;
         record.save(file.clone())?;
-        let seal_json = Seal {
+        let sealed = Seal {
             sha256: sha256(&file).map_err(CheckpointerError::IOError)?,
             wall_seconds: self.clock.seconds(),
             config: self.config.clone(),
         };
-        let json = serde_json::to_vec_pretty(&seal_json).expect("a seal serialises");
+        let json = serde_json::to_vec_pretty(&sealed).expect("a seal serialises");
         write_atomic(&seal, &json).map_err(|e| CheckpointerError::Unknown(e.to_string()))
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
-        let (file, seal) = self.paths(epoch);
-        for path in [seal, file] {
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != ErrorKind::NotFound => {
-                    return Err(CheckpointerError::IOError(e));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        let (file, seal) = paths(&self.dir, self.name, epoch);
+        // The seal first: a file left without one is passed over, never trusted.
+        [seal, file]
+            .into_iter()
+            .filter(|path| path.exists())
+            .try_for_each(std::fs::remove_file)
+            .map_err(CheckpointerError::IOError)
     }
 
     fn restore(&self, epoch: usize) -> Result<R, CheckpointerError> {
-        R::load(self.paths(epoch).0)
+        R::load(paths(&self.dir, self.name, epoch).0)
     }
 }
 
-/// Why an epoch's checkpoint in a launch cannot be resumed from, if it cannot.
+/// The seal of the checkpoint of `epoch` in the checkpoint directory `dir` (its last record's),
+/// `None` when it has no file, or why it cannot be resumed from.
 fn check_epoch(dir: &Path, epoch: usize) -> Result<Option<Seal>, String> {
+    let files = RECORDS.map(|name| paths(dir, name, epoch));
+    // An epoch without a file was never saved, or deleted as newer ones were.
+    if !files.iter().any(|(file, _)| file.exists()) {
+        return Ok(None);
+    }
     let mut sealed = None;
-    for name in RECORDS {
-        let (file, seal) = paths(dir, name, epoch);
-        let Ok(text) = std::fs::read_to_string(&seal) else {
-            return Err(format!("incomplete ({} has no seal)", file.display()));
-        };
+    for (file, seal) in files {
+        let text = std::fs::read_to_string(&seal)
+            .map_err(|_| format!("incomplete ({} has no seal)", file.display()))?;
         let seal: Seal = serde_json::from_str(&text)
             .map_err(|e| format!("damaged ({}: {e})", seal.display()))?;
-        match sha256(&file) {
-            Ok(sum) if sum == seal.sha256 => sealed = Some(seal),
-            Ok(_) => return Err(format!("damaged ({}: checksum mismatch)", file.display())),
-            Err(e) => return Err(format!("incomplete ({}: {e})", file.display())),
+        let sum = sha256(&file).map_err(|e| format!("incomplete ({}: {e})", file.display()))?;
+        if sum != seal.sha256 {
+            return Err(format!("damaged ({}: checksum mismatch)", file.display()));
         }
+        sealed = Some(seal);
     }
     Ok(sealed)
 }
@@ -231,44 +208,32 @@ fn check_epoch(dir: &Path, epoch: usize) -> Result<Option<Seal>, String> {
 /// damaged.
 pub fn newest_sealed(launch: &Path, epochs: usize, note: &dyn Fn(String)) -> Option<(usize, Seal)> {
     let dir = launch.join("checkpoint");
-    let mut passed_over: Option<(usize, String)> = None;
-    for epoch in (1..=epochs).rev() {
-        let any = RECORDS
-            .iter()
-            .any(|name| paths(&dir, name, epoch).0.exists());
-        if !any {
-            continue;
-        }
-        match check_epoch(&dir, epoch) {
-            Ok(seal) => {
-                if let Some((newest, why)) = passed_over {
-                    note(format!(
-                        "{}: the checkpoint of epoch {newest} is {why}; resuming from epoch {epoch}",
-                        launch.display()
-                    ));
-                }
-                return seal.map(|seal| (epoch, seal));
-            }
+    let mut passed_over = None;
+    let sealed = (1..=epochs)
+        .rev()
+        .find_map(|epoch| match check_epoch(&dir, epoch) {
+            Ok(seal) => seal.map(|seal| (epoch, seal)),
             Err(why) => {
                 passed_over.get_or_insert((epoch, why));
+                None
             }
-        }
-    }
+        });
     if let Some((newest, why)) = passed_over {
+        let then = match &sealed {
+            Some((epoch, _)) => format!("resuming from epoch {epoch}"),
+            None => "starting the launch over".into(),
+        };
+        let launch = launch.display();
         note(format!(
-            "{}: the checkpoint of epoch {newest} is {why}; starting the launch over",
-            launch.display()
+            "{launch}: the checkpoint of epoch {newest} is {why}; {then}"
         ));
     }
-    None
+    sealed
 }
 
 /// The network of epoch `epoch`'s checkpoint in launch `launch`, loaded into `model`.
 pub fn load_model(launch: &Path, epoch: usize, model: Unfolded) -> Result<Unfolded, Error> {
     let (file, _) = paths(&launch.join("checkpoint"), "model", epoch);
-    let record = ModuleRecord::load(&file)
-        .map_err(|e| Error::RunDir(file.clone(), format!("unreadable checkpoint ({e})")))?;
-    model
-        .try_load_record(record)
-        .map_err(|e| Error::RunDir(file, format!("does not fit the run ({e})")))
+    let loaded = model.try_load_file(&file);
+    loaded.map_err(|e| Error::RunDir(file, format!("cannot be loaded into this run ({e})")))
 }

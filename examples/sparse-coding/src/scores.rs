@@ -13,12 +13,7 @@ pub fn nmse_db(estimate: &[f32], truth: &[f32]) -> f64 {
 }
 
 /// `(Σ (x̂ − x)², Σ x²)` in f64.
-pub fn error_and_energy(estimate: &[f32], truth: &[f32]) -> (f64, f64) {
-    assert_eq!(
-        estimate.len(),
-        truth.len(),
-        "estimate and truth differ in size"
-    );
+fn error_and_energy(estimate: &[f32], truth: &[f32]) -> (f64, f64) {
     estimate
         .iter()
         .zip(truth)
@@ -28,62 +23,23 @@ pub fn error_and_energy(estimate: &[f32], truth: &[f32]) -> (f64, f64) {
         })
 }
 
-/// How many estimated and true nonzeros there are, and how many of them coincide.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SupportCounts {
-    /// Entries nonzero in both.
-    pub hits: usize,
-    /// Entries nonzero in the estimate.
-    pub reported: usize,
-    /// Entries nonzero in the truth.
-    pub actual: usize,
-}
-
-impl SupportCounts {
-    /// Counts over a whole set.
-    pub fn of(estimate: &[f32], truth: &[f32]) -> Self {
-        assert_eq!(
-            estimate.len(),
-            truth.len(),
-            "estimate and truth differ in size"
-        );
-        let mut counts = Self::default();
-        for (&e, &t) in estimate.iter().zip(truth) {
-            let (e, t) = (e != 0.0, t != 0.0);
-            counts.hits += (e && t) as usize;
-            counts.reported += e as usize;
-            counts.actual += t as usize;
-        }
-        counts
-    }
-
-    /// True nonzeros found / nonzeros reported (1 when nothing is reported).
-    pub fn precision(&self) -> f64 {
-        ratio(self.hits, self.reported)
-    }
-
-    /// True nonzeros found / true nonzeros (1 when there are none).
-    pub fn recall(&self) -> f64 {
-        ratio(self.hits, self.actual)
-    }
-
-    /// Harmonic mean of precision and recall (0 when both are 0).
-    pub fn f1(&self) -> f64 {
-        let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        }
-    }
-}
-
-fn ratio(num: usize, den: usize) -> f64 {
-    if den == 0 {
-        1.0
-    } else {
-        num as f64 / den as f64
-    }
+/// `[precision, recall, F1]` of the estimated support (`x̂ ≠ 0`) against the true one over a whole
+/// set: true nonzeros found / nonzeros reported (1 when nothing is reported), found / true
+/// nonzeros (1 when there are none), and their harmonic mean (0 when both are 0).
+pub fn support(estimate: &[f32], truth: &[f32]) -> [f64; 3] {
+    let pairs = estimate.iter().zip(truth);
+    let hits = pairs.filter(|&(&e, &t)| e != 0.0 && t != 0.0).count();
+    let found_of = |nonzeros: &[f32]| match nonzeros.iter().filter(|&&v| v != 0.0).count() {
+        0 => 1.0,
+        count => hits as f64 / count as f64,
+    };
+    let precision = found_of(estimate);
+    let recall = found_of(truth);
+    let f1 = match precision + recall {
+        0.0 => 0.0,
+        sum => 2.0 * precision * recall / sum,
+    };
+    [precision, recall, f1]
 }
 
 /// A tensor's values on the host, as f32 (every score here is computed on host copies).
@@ -96,7 +52,7 @@ pub const FAILURE_DB: f64 = -20.0;
 
 /// The test samples a method does not recover (own NMSE above [`FAILURE_DB`]): with NMSE a ratio
 /// of sums over the set, a handful of them can set the number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Failures {
     /// The per-sample NMSE above which a sample counts, in dB.
     pub threshold_db: f64,
@@ -116,13 +72,14 @@ impl Failures {
     /// The failures of `estimate` against `truth`, samples of `n` entries each.
     pub fn of(estimate: &[f32], truth: &[f32], n: usize) -> Self {
         let mut failed = Vec::new();
-        let (mut failed_error, mut total_error, mut support_total) = (0.0, 0.0, 0usize);
-        let samples = truth.len() / n;
+        let mut failed_error = 0.0;
+        let mut total_error = 0.0;
+        let mut total_support = 0;
         for (e, t) in estimate.chunks(n).zip(truth.chunks(n)) {
             let (error, energy) = error_and_energy(e, t);
             let support = t.iter().filter(|&&v| v != 0.0).count();
             total_error += error;
-            support_total += support;
+            total_support += support;
             // An all-zero code's dB is measured against the smallest positive energy: finite
             // (JSON has no infinity), and far above the bar on any error at all.
             let db = 10.0 * (error / energy.max(f64::MIN_POSITIVE)).log10();
@@ -142,13 +99,13 @@ impl Failures {
             } else {
                 0.0
             },
-            mean_support_size: support_total as f64 / samples.max(1) as f64,
+            mean_support_size: total_support as f64 / (truth.len() / n).max(1) as f64,
         }
     }
 }
 
 /// One method's scores on the test set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MethodScores {
     /// NMSE in dB after each layer (or iteration).
     pub nmse_db: Vec<f64>,
@@ -165,6 +122,9 @@ pub struct MethodScores {
     pub step_sizes: Vec<f64>,
     /// The samples the last layer does not recover.
     pub failures: Failures,
+    /// A network's last layer refit by least squares on its support: its NMSE in dB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit_nmse_db: Option<f64>,
     /// A network's last threshold as trained, before it was set on the validation set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_last_threshold: Option<f64>,
@@ -175,22 +135,19 @@ pub struct MethodScores {
 }
 
 impl MethodScores {
-    /// Scores every iterate (host copies, one per layer, samples of `n` entries) against the
-    /// truth.
-    pub fn of(iterates: &[Vec<f32>], truth: &[f32], n: usize, thresholds: Vec<f64>) -> Self {
-        let nmse_db = iterates.iter().map(|x| nmse_db(x, truth)).collect();
-        let last = iterates.last().expect("at least one iterate");
-        let support = SupportCounts::of(last, truth);
+    /// Scores every layer's (or iteration's) estimate, samples of `n` entries, against the truth.
+    pub fn of(estimates: Vec<Tensor<2>>, truth: &[f32], n: usize, thresholds: Vec<f64>) -> Self {
+        let estimates: Vec<_> = estimates.into_iter().map(host).collect();
+        let last = estimates.last().expect("at least one layer");
+        let [precision, recall, f1] = support(last, truth);
         Self {
-            nmse_db,
-            precision: support.precision(),
-            recall: support.recall(),
-            f1: support.f1(),
+            nmse_db: estimates.iter().map(|x| nmse_db(x, truth)).collect(),
+            precision,
+            recall,
+            f1,
             thresholds,
-            step_sizes: Vec::new(),
             failures: Failures::of(last, truth, n),
-            trained_last_threshold: None,
-            training_seconds: None,
+            ..Self::default()
         }
     }
 
@@ -232,17 +189,11 @@ mod tests {
     }
 
     #[test]
-    fn support_counts() {
+    fn support_scores() {
         let truth = [1.0, 0.0, 2.0, 0.0, 3.0];
-        let estimate = [0.5, 0.1, 0.0, 0.0, 3.0];
-        let s = SupportCounts::of(&estimate, &truth);
-        assert_eq!(s.precision(), 2.0 / 3.0);
-        assert_eq!(s.recall(), 2.0 / 3.0);
-        assert!((s.f1() - 2.0 / 3.0).abs() < 1e-12);
-        let none = SupportCounts::of(&[0.0; 5], &truth);
-        assert_eq!(
-            (none.precision(), none.recall(), none.f1()),
-            (1.0, 0.0, 0.0)
-        );
+        let [precision, recall, f1] = support(&[0.5, 0.1, 0.0, 0.0, 3.0], &truth);
+        assert_eq!((precision, recall), (2.0 / 3.0, 2.0 / 3.0));
+        assert!((f1 - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(support(&[0.0; 5], &truth), [1.0, 0.0, 0.0]);
     }
 }

@@ -45,6 +45,8 @@ use std::sync::{Arc, Mutex};
 /// The two networks: their directory in the run's, and whether their thresholds are soft.
 pub const NETWORKS: [(&str, bool); 2] = [("learned-iht", false), ("lista-cp", true)];
 
+type Renderer = Box<dyn MetricsRenderer>;
+
 /// How training ended.
 pub enum Trained {
     /// Every launch ran: learned IHT and its twin, off autodiff, and the run's clock.
@@ -68,30 +70,27 @@ pub struct Launch {
 
 /// The launches of a run, in order.
 pub fn launches(config: &ExperimentConfig) -> Vec<Launch> {
-    let (layers, steps) = (config.layers, config.steps);
-    let launch = |name: String, layers: usize, steps: Range<usize>| {
-        let epochs = steps.len().div_ceil(config.checkpoint_every);
-        Launch {
-            name,
-            layers,
-            steps,
-            epochs,
-        }
+    let launch = |name: String, layers: usize, steps: Range<usize>| Launch {
+        epochs: steps.len().div_ceil(config.checkpoint_every),
+        name,
+        layers,
+        steps,
     };
+    let (layers, steps) = (config.layers, config.steps);
     match config.training {
         Training::EndToEnd => vec![launch("end-to-end".into(), layers, 0..steps)],
-        // The first stages take the remainder of `steps / layers`.
-        Training::StageWise => (0..layers)
-            .scan(0, |first, k| {
-                let length = steps / layers + usize::from(k < steps % layers);
-                *first += length;
-                Some(launch(
-                    format!("stage-{:02}", k + 1),
-                    k + 1,
-                    *first - length..*first,
-                ))
-            })
-            .collect(),
+        Training::StageWise => {
+            let mut first = 0;
+            (0..layers)
+                .map(|k| {
+                    // The first stages take the remainder of `steps / layers`.
+                    let length = steps / layers + usize::from(k < steps % layers);
+                    first += length;
+                    let name = format!("stage-{:02}", k + 1);
+                    launch(name, k + 1, first - length..first)
+                })
+                .collect()
+        }
     }
 }
 
@@ -142,15 +141,11 @@ pub fn train(
     // One dashboard (or line printer) for the run, so that a quit pressed as a launch ends is kept
     // for the next; a second network training beside the first prints lines, or nothing.
     let dashboard = !quiet && std::io::stdout().is_terminal();
-    let mut renderer: Option<Box<dyn MetricsRenderer>> = Some(match dashboard {
+    let mut renderer: Option<Renderer> = Some(match dashboard {
         true => Box::new(TuiMetricsRendererWrapper::new(interrupter.clone(), None)),
         false => Box::new(EpochLines::new(quiet)),
     });
-    let second = || -> Box<dyn MetricsRenderer> { Box::new(EpochLines::new(quiet || dashboard)) };
-    let concurrent = config.devices.iter().all(|d| d.is_cpu());
-    let join = |t: std::thread::ScopedJoinHandle<'_, _>| {
-        t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-    };
+    let second = || Box::new(EpochLines::new(quiet || dashboard)) as Renderer;
     for launch in launches(config) {
         // Parameters keep their ids through every record, and Adam's state and the learning-rate
         // groups are keyed by them: a network continues from its newest sealed checkpoint here,
@@ -160,43 +155,57 @@ pub fn train(
             let dir = run_dir.path.join(name).join(&launch.name);
             let mut start = 0;
             if let Some((epoch, seal)) = run_dir::newest_sealed(&dir, launch.epochs, &note) {
-                check_unchanged(config, &seal.config, run_dir)?;
+                // Only the devices may change on resume.
+                let made_with = seal.config.with_devices(config.devices.clone());
+                if let Some((field, now, then)) = config.first_difference(&made_with) {
+                    let reason = format!(
+                        "`{field}` is {now} but the run's checkpoints were made with {then}: put \
+                         it back"
+                    );
+                    return Err(Error::RunDir(run_dir.path.join("config.json"), reason));
+                }
                 run.clock = RunClock::new(run.clock.seconds().max(seal.wall_seconds));
                 networks[index] = run_dir::load_model(&dir, epoch, networks[index].clone())?;
                 start = epoch;
             }
             if start < launch.epochs {
+                let network = networks[index].clone();
                 jobs.push(Job {
                     index,
                     dir,
                     start,
-                    network: networks[index].clone(),
+                    network,
                 });
             }
         }
-        if jobs.is_empty() {
-            continue;
-        }
-        if interrupter.get_message().is_some() {
+        if !jobs.is_empty() && interrupter.get_message().is_some() {
             return Ok(Trained::Stopped);
         }
         // On the CPU both networks train at once, a thread each; two threads on one CubeCL device
         // have deadlocked in its autotune, so on a GPU one after the other.
-        let mut outcomes = Vec::new();
-        std::thread::scope(|scope| {
-            let mut running = Vec::new();
-            for job in jobs {
+        let outcomes: Vec<_> = if config.devices.iter().all(|d| d.is_cpu()) {
+            std::thread::scope(|scope| {
+                let running: Vec<_> = jobs
+                    .into_iter()
+                    .map(|job| {
+                        let shown = renderer.take().unwrap_or_else(second);
+                        scope.spawn(|| train_launch(&run, &launch, job, shown))
+                    })
+                    .collect();
+                // main's hook ends the process at a panic, before a join could see it.
+                let join = |t: std::thread::ScopedJoinHandle<'_, _>| t.join().unwrap();
+                running.into_iter().map(join).collect()
+            })
+        } else {
+            let train = |job| {
                 let shown = renderer.take().unwrap_or_else(second);
-                running.push(scope.spawn(|| train_launch(&run, &launch, job, shown)));
-                if !concurrent {
-                    outcomes.extend(running.drain(..).map(join));
-                }
-            }
-            outcomes.extend(running.into_iter().map(join));
-        });
+                train_launch(&run, &launch, job, shown)
+            };
+            jobs.into_iter().map(train).collect()
+        };
         for outcome in outcomes {
-            let (index, network, shown) = outcome?;
-            renderer.get_or_insert(shown);
+            let (index, network, returned) = outcome?;
+            renderer.get_or_insert(returned);
             networks[index] = match network {
                 Some(network) => network,
                 None => return Ok(Trained::Stopped),
@@ -206,23 +215,19 @@ pub fn train(
     Ok(Trained::Finished(networks, run.clock))
 }
 
-/// What a launch ended with: its network's index, the network (`None` when the user stopped it)
-/// and the renderer it showed.
-type Outcome = (usize, Option<Unfolded>, Box<dyn MetricsRenderer>);
-
-/// Trains `job`'s network through `launch`.
+/// Trains `job`'s network through `launch`; hands back its index, the network (`None` when the user
+/// stopped it) and the renderer it showed.
 fn train_launch(
     run: &Run,
     launch: &Launch,
     job: Job,
-    renderer: Box<dyn MetricsRenderer>,
-) -> Result<Outcome, Error> {
-    // A panic here (the dashboard's kill is one) stops the other network's launch too.
-    let _halt = HaltOnPanic(run.interrupter);
-    let (config, device) = (run.config, &run.devices[0]);
+    renderer: Renderer,
+) -> Result<(usize, Option<Unfolded>, Renderer), Error> {
+    let config = run.config;
+    let device = &run.devices[0];
     let mut network = job.network;
     network.active = launch.layers;
-    let scheduler = learning_rates(config, launch, &network)?;
+    let scheduler = learning_rates(config, launch, &network);
     // PyTorch's ε: Burn's default (1e-5) is not small next to these gradients (an MSE of codes
     // recovered to −30 dB and beyond), and would damp every step.
     let optimizer = AdamConfig::new().with_epsilon(1e-8).init();
@@ -274,39 +279,8 @@ fn train_launch(
     }
     // A stop leaves its message: burn-train's dashboard resets its stop flag as a launch ends.
     let stopped = run.interrupter.get_message().is_some();
-    Ok((
-        job.index,
-        (!stopped).then_some(result.model),
-        result.renderer,
-    ))
-}
-
-/// Stops the run's launches if dropped while its thread panics.
-struct HaltOnPanic<'a>(&'a Interrupter);
-
-impl Drop for HaltOnPanic<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.stop(None);
-        }
-    }
-}
-
-/// Refuses to resume from checkpoints made with another configuration than `config.json`'s (the
-/// devices may change).
-fn check_unchanged(
-    config: &ExperimentConfig,
-    sealed: &ExperimentConfig,
-    run: &RunDir,
-) -> Result<(), Error> {
-    let sealed = sealed.clone().with_devices(config.devices.clone());
-    let Some((field, now, then)) = config.first_difference(&sealed) else {
-        return Ok(());
-    };
-    Err(Error::RunDir(
-        run.path.join("config.json"),
-        format!("`{field}` is {now} but the run's checkpoints were made with {then}: put it back"),
-    ))
+    let network = (!stopped).then_some(result.model);
+    Ok((job.index, network, result.renderer))
 }
 
 /// `rate` for the first 60% of `steps`, ×0.2 to 85%, ×0.02 after, as Burn's sequential schedule
@@ -332,7 +306,7 @@ fn learning_rates(
     config: &ExperimentConfig,
     launch: &Launch,
     network: &Unfolded,
-) -> Result<ModuleLrScheduler, Error> {
+) -> ModuleLrScheduler {
     let steps = launch.steps.len();
     let full = schedule(config.learning_rate, steps);
     let scheduler = if launch.layers == 1 || config.training == Training::EndToEnd {
@@ -344,7 +318,7 @@ fn learning_rates(
     };
     scheduler
         .init()
-        .map_err(|e| Error::Training(format!("learning-rate schedule: {e}")))
+        .expect("a valid schedule: positive rates, increasing milestones")
 }
 
 /// Ends a launch after an epoch whose validation NMSE is not finite: burn-train's own early
@@ -415,16 +389,12 @@ mod tests {
             Weight::Free(weight) => weight.id,
         };
         // Stage 2 trains layers 1 and 2: the second at the full rate, the first slowed.
-        let rates = learning_rates(&config, &launches(&config)[1], &network)
-            .unwrap()
-            .step();
+        let rates = learning_rates(&config, &launches(&config)[1], &network).step();
         assert_eq!(rates.lr_from_param(id(1), None), 0.01);
         assert_eq!(rates.lr_from_param(id(0), None), 0.0025);
         // End to end, every layer at the full rate.
         let end_to_end = config.with_training(Training::EndToEnd);
-        let rates = learning_rates(&end_to_end, &launches(&end_to_end)[0], &network)
-            .unwrap()
-            .step();
+        let rates = learning_rates(&end_to_end, &launches(&end_to_end)[0], &network).step();
         assert_eq!(rates.lr_from_param(id(0), None), 0.01);
     }
 }
