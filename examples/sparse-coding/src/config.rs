@@ -5,7 +5,7 @@ use crate::error::Error;
 use burn::config::Config;
 use burn_hardshrink::{DeviceName, ThresholdEstimator};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::fmt::Display;
 use std::path::Path;
 
@@ -161,30 +161,35 @@ impl ExperimentConfig {
         else {
             return Err(fail("must be a JSON object of config fields".into()));
         };
+        self.merge(file, preset).map_err(fail)
+    }
+
+    /// `self` with `fields` set, as [`merge_file`](Self::merge_file); a field absent from
+    /// `fields` (one added since they were written, say) keeps its value. The error is one line.
+    pub fn merge(self, fields: Map<String, Value>, preset: Option<Preset>) -> Result<Self, String> {
         let mut merged = self.to_object();
         let [default, large] = [Preset::Default, Preset::Large].map(|p| p.config().to_object());
-        for (field, value) in file {
+        for (field, value) in fields {
             if !merged.contains_key(&field) {
                 let known = merged.keys().cloned().collect::<Vec<_>>().join(", ");
-                let reason = format!("unknown field `{field}` (the fields: {known})");
-                return Err(fail(reason));
+                return Err(format!("unknown field `{field}` (the fields: {known})"));
             }
             if let Some(preset) = preset
                 && default[&field] != large[&field]
             {
                 let preset = format!("`--preset {preset:?}`").to_lowercase();
-                let reason =
-                    format!("sets `{field}`, which {preset} also sets: drop one of the two");
-                return Err(fail(reason));
+                return Err(format!(
+                    "sets `{field}`, which {preset} also sets: drop one of the two"
+                ));
             }
             merged.insert(field, value);
         }
         // The error names the field.
         serde_path_to_error::deserialize(Value::Object(merged))
-            .map_err(|e| fail(format!("field `{}`: {}", e.path(), e.inner())))
+            .map_err(|e| format!("field `{}`: {}", e.path(), e.inner()))
     }
 
-    fn to_object(&self) -> serde_json::Map<String, Value> {
+    fn to_object(&self) -> Map<String, Value> {
         let Ok(Value::Object(fields)) = serde_json::to_value(self) else {
             unreachable!("a config serialises to a JSON object")
         };
@@ -226,12 +231,8 @@ impl ExperimentConfig {
         check(p > 0.0 && p <= 1.0, "p", &p, "a probability in (0, 1]")?;
         let spread = self.density_spread;
         let within = (0.0..1.0).contains(&spread) && p * (1.0 + spread) <= 1.0;
-        check(
-            within,
-            "density_spread",
-            &spread,
-            "in [0, 1), with p·(1 + spread) <= 1",
-        )?;
+        let allowed = "in [0, 1), with p·(1 + spread) <= 1";
+        check(within, "density_spread", &spread, allowed)?;
         // `null` reads as 0 dB, inside both ranges.
         for (field, db, range) in [
             ("snr_db", self.snr_db, -60.0..=200.0),
@@ -242,16 +243,16 @@ impl ExperimentConfig {
             check(range.contains(&db), field, &db, &allowed)?;
         }
         let rate = self.learning_rate;
-        let finite = rate > 0.0 && rate.is_finite();
-        check(finite, "learning_rate", &rate, "a finite number > 0")?;
+        let positive = rate > 0.0 && rate.is_finite();
+        check(positive, "learning_rate", &rate, "a finite number > 0")?;
         let factor = self.earlier_layers_lr;
         let fraction = factor > 0.0 && factor <= 1.0;
         check(fraction, "earlier_layers_lr", &factor, "a factor in (0, 1]")?;
         // As JSON on one line (its `Display` spans several).
         let estimator = serde_json::json!(self.estimator);
-        let kernel = self.estimator.validate().is_ok();
+        let valid = self.estimator.validate().is_ok();
         let allowed = "a kernel of bandwidth > 0, or \"StraightThrough\"";
-        check(kernel, "estimator", &estimator, allowed)?;
+        check(valid, "estimator", &estimator, allowed)?;
         let layers = self.layers;
         let enough = self.training == Training::EndToEnd || self.steps >= layers;
         let allowed = format!("at least one per layer (layers = {layers})");
@@ -269,18 +270,20 @@ impl ExperimentConfig {
     /// Refuses a run whose largest allocations would not fit in the memory available now.
     fn check_memory(&self) -> Result<(), Error> {
         let (m, n, layers) = (self.m as f64, self.n as f64, self.layers as f64);
-        // Bytes, of f32: a scored set keeps every layer's estimate of both networks, with host
-        // copies; free weights, both networks' with their gradients and Adam's two moments.
-        let set = |samples: usize| 4.0 * samples as f64 * (m + 4.0 * n * layers);
+        const F32: f64 = 4.0;
+        const F64: f64 = 8.0;
+        // A scored set keeps every layer's estimate of both networks, with host copies; free
+        // weights are both networks', with their gradients and Adam's two moments.
+        let set = |samples: usize| F32 * samples as f64 * (m + 4.0 * n * layers);
         let free_weights = match self.weights {
-            Weights::Free => 4.0 * 8.0 * layers * m * n,
+            Weights::Free => F32 * 8.0 * layers * m * n,
             Weights::Analytic => 0.0,
         };
         let parts = [
             ("validation_samples", set(self.validation_samples)),
             ("test_samples", set(self.test_samples)),
             ("batch", 4.0 * set(self.batch)), // and autodiff's saved tensors
-            ("n", 4.0 * 8.0 * m * (n + m) + free_weights), // the dictionary's f64 work
+            ("n", F64 * 4.0 * m * (n + m) + free_weights), // the dictionary's f64 work
         ];
         let gib = |bytes: f64| bytes / f64::from(1 << 30);
         let needed = gib(parts.iter().map(|(_, bytes)| bytes).sum());

@@ -46,8 +46,12 @@ impl Results {
         let device = config.devices[0].open()?;
         let operator = problem.operator(&device);
         let layers = config.layers;
-        let samples = config.validation_samples;
-        let validation = problem.sample(config.seed, Stream::Validation, 0, samples);
+        let validation = problem.sample(
+            config.seed,
+            Stream::Validation,
+            0,
+            config.validation_samples,
+        );
         let test = problem.sample(config.test_seed, Stream::Test, 0, config.test_samples);
         let test_y = test.measurements(&device);
         // A hard threshold keeps what it passes exactly, so the last one only decides the
@@ -120,10 +124,10 @@ impl Results {
         let refit =
             |_: &str, s: &MethodScores| s.refit_nmse_db.map_or("-".into(), |v| format!("{v:.2}"));
         out += &row("LS on supp.", &refit);
-        out += &format!(
-            "(failures: test samples whose own NMSE is above {FAILURE_DB} dB; LS on supp.: "
-        );
-        out + "the last layer's support refit by least squares, NMSE in dB)\n"
+        out + &format!(
+            "(failures: test samples whose own NMSE is above {FAILURE_DB} dB; LS on supp.: the \
+             last layer's support refit by least squares, NMSE in dB)\n"
+        )
     }
 }
 

@@ -35,7 +35,11 @@ struct Cli {
     #[arg(long, alias = "device", value_enum, value_delimiter = ',')]
     devices: Option<Vec<DeviceName>>,
     /// Continue the run in DIR from its newest checkpoint (with --devices and --quiet only).
-    #[arg(long, value_name = "DIR", conflicts_with = "NewRun")]
+    // Listed rather than `conflicts_with = "NewRun"`: a conflict with the group names all of it.
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "preset", "config", "steps", "layers", "snr", "seed", "fixed_thresholds", "weights",
+        "training", "loss", "estimator", "out",
+    ])]
     resume: Option<PathBuf>,
     /// Print only the final table, and errors.
     #[arg(long)]
@@ -46,7 +50,7 @@ struct Cli {
 #[derive(Args)]
 struct NewRun {
     /// Problem size, budget and recipe: default (m = 64, n = 128, 16 000 steps) or large
-    /// (m = 250, n = 500, 4 800 steps, with momentum).
+    /// (m = 250, n = 500, 4 800 steps, with momentum and training densities spread ±30%).
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// A JSON file of config fields, as in a run's config.json.
@@ -137,47 +141,48 @@ fn run(cli: &Cli, interrupter: &Interrupter) -> Result<bool, Error> {
     };
     // burn-train's log, one for the run.
     let _ = FileApplicationLoggerInstaller::new(run.path.join("experiment.log")).install();
-    // Leaked: the panic hook keeps it for the rest of the process.
-    let resume: &str = format!("continue with --resume {}", run.path.display()).leak();
+    let resume = format!("continue with --resume {}", run.path.display());
     // burn-train's threads panic on a fault they meet (its metric logs on a full disk): one line
     // here, and the run ends at its last checkpoint.
+    let hint = resume.clone();
     std::panic::set_hook(Box::new(move |info| {
         let message = info.payload_as_str().unwrap_or("a fault");
-        eprintln!("error: {}; {resume}", message.replace('\n', " "));
+        eprintln!("error: {}; {hint}", message.replace('\n', " "));
         std::process::exit(2);
     }));
     let problem = Arc::new(Problem::new(&config));
     if !cli.quiet {
         let ExperimentConfig { m, n, layers, .. } = config;
-        let l = problem.lipschitz;
         let devices: Vec<_> = config.devices.iter().map(|d| d.as_str()).collect();
-        let budget = format!("{} steps of {}", config.steps, config.batch);
         eprintln!(
-            "sparse coding: m = {m}, n = {n}, {layers} layers, {budget} on {} (L = {l:.3})",
-            devices.join(", ")
+            "sparse coding: m = {m}, n = {n}, {layers} layers, {} steps of {} on {} (L = {:.3})",
+            config.steps,
+            config.batch,
+            devices.join(", "),
+            problem.lipschitz
         );
     }
-    if let Trained::Finished(networks, clock) =
+    let Trained::Finished(networks, clock) =
         training::train(&config, &run, &problem, interrupter, cli.quiet)?
-    {
-        let wall = || clock.seconds();
-        let results = Results::of(&config, &problem, networks, wall(), wall)?;
-        let json = serde_json::to_string_pretty(&results).expect("results serialise");
-        write_atomic(&run.path.join("results.json"), json.as_bytes())?;
-        plot_run(&run.path, &config, &results)?;
-        println!("{}", results.table());
-        if !cli.quiet {
-            let seconds = results.wall_seconds;
-            let what = "results, metric logs, checkpoints and charts";
-            println!("wall time {seconds:.1} s; {what} in {}", run.path.display());
-        }
-    }
-    // A stop that came while scoring (which still ends) is reported too.
-    let stopped = interrupter.get_message().is_some();
-    if stopped {
+    else {
         eprintln!("training stopped; {resume}");
+        return Ok(false);
+    };
+    // Scoring takes seconds and is not stopped: a stop that comes now ends a finished run.
+    let wall = || clock.seconds();
+    let results = Results::of(&config, &problem, networks, wall(), wall)?;
+    let json = serde_json::to_string_pretty(&results).expect("results serialise");
+    write_atomic(&run.path.join("results.json"), json.as_bytes())?;
+    plot_run(&run.path, &config, &results)?;
+    println!("{}", results.table());
+    if !cli.quiet {
+        println!(
+            "wall time {:.1} s; results, metric logs, checkpoints and charts in {}",
+            results.wall_seconds,
+            run.path.display()
+        );
     }
-    Ok(!stopped)
+    Ok(true)
 }
 
 /// clap's error in one line (its first paragraph: the problem, and the accepted values when it
@@ -236,6 +241,23 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_new_run_option_conflicts_with_resume() {
+        let command = Cli::command();
+        let resume = command.get_arguments().find(|a| a.get_id() == "resume");
+        let conflicts = command.get_arg_conflicts_with(resume.unwrap());
+        for option in NewRun::augment_args(clap::Command::new("new")).get_arguments() {
+            let listed = conflicts.iter().any(|c| c.get_id() == option.get_id());
+            assert!(listed, "--resume does not refuse `{}`", option.get_id());
         }
     }
 }

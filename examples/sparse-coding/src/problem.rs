@@ -120,7 +120,8 @@ impl Problem {
         for (s, (code, measured)) in x.chunks_mut(n).zip(y.chunks_mut(m)).enumerate() {
             let index = first + s as u64;
             let mut rng = generator(seed, stream, index, false);
-            // Drawn only with a spread, so that without one the samples stay as they were.
+            // A spread of 0 draws nothing here: the samples of a config without the field (a run
+            // started before it existed) are drawn the same, and resume the same.
             let p = match stream {
                 Stream::Train if self.density_spread > 0.0 => {
                     self.p * (1.0 + self.density_spread * (2.0 * rng.random::<f64>() - 1.0))

@@ -8,7 +8,8 @@ use crate::error::Error;
 use crate::model::Unfolded;
 use burn::module::Module;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Map;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -34,9 +35,10 @@ impl RunDir {
             .map_err(|e| refuse(format!("cannot create it ({e}): pick another `--out`")))?;
         let run = Self::lock(path)?;
         if path.join("config.json").exists() {
-            let resume = format!("`--resume {}`", path.display());
-            let fix = format!("continue it with {resume}, or pick another `--out`");
-            return Err(refuse(format!("holds a run already: {fix}")));
+            return Err(refuse(format!(
+                "holds a run already: continue it with `--resume {}`, or pick another `--out`",
+                path.display()
+            )));
         }
         write_atomic(&path.join("config.json"), config.to_string().as_bytes())?;
         Ok(run)
@@ -61,8 +63,9 @@ impl RunDir {
         // Opened without truncating: the holder's process id stays readable until it is ours.
         let mut file = File::options()
             .read(true)
-            .append(true)
+            .write(true)
             .create(true)
+            .truncate(false)
             .open(&lock)
             .map_err(io)?;
         if file.try_lock().is_err() {
@@ -74,8 +77,10 @@ impl RunDir {
         file.set_len(0)
             .and_then(|()| write!(file, "{}", std::process::id()))
             .map_err(io)?;
-        let path = path.to_path_buf();
-        Ok(Self { path, _lock: file })
+        Ok(Self {
+            path: path.to_path_buf(),
+            _lock: file,
+        })
     }
 }
 
@@ -95,8 +100,19 @@ pub struct Seal {
     pub sha256: String,
     /// The run's wall time when the file was saved, in seconds.
     pub wall_seconds: f64,
-    /// The configuration the run had.
+    /// The configuration the run had; a field added since the seal was written reads as its
+    /// default, as in `config.json`.
+    #[serde(deserialize_with = "config_with_defaults")]
     pub config: ExperimentConfig,
+}
+
+fn config_with_defaults<'de, D: Deserializer<'de>>(
+    fields: D,
+) -> Result<ExperimentConfig, D::Error> {
+    let fields = Map::deserialize(fields)?;
+    ExperimentConfig::new()
+        .merge(fields, None)
+        .map_err(serde::de::Error::custom)
 }
 
 /// The run's wall time across invocations: what earlier ones spent, plus this one's.
@@ -130,10 +146,15 @@ pub struct SealedCheckpointer {
 }
 
 impl SealedCheckpointer {
-    /// The checkpointer of record `name` in the launch directory `dir`.
-    pub fn new(dir: &Path, name: &'static str, config: &ExperimentConfig, clock: RunClock) -> Self {
+    /// The checkpointer of record `name` in the directory of launch `launch`.
+    pub fn new(
+        launch: &Path,
+        name: &'static str,
+        config: &ExperimentConfig,
+        clock: RunClock,
+    ) -> Self {
         Self {
-            dir: dir.join("checkpoint"),
+            dir: launch.join("checkpoint"),
             name,
             config: config.clone(),
             clock,
@@ -223,9 +244,9 @@ pub fn newest_sealed(launch: &Path, epochs: usize, note: &dyn Fn(String)) -> Opt
             Some((epoch, _)) => format!("resuming from epoch {epoch}"),
             None => "starting the launch over".into(),
         };
-        let launch = launch.display();
         note(format!(
-            "{launch}: the checkpoint of epoch {newest} is {why}; {then}"
+            "{}: the checkpoint of epoch {newest} is {why}; {then}",
+            launch.display()
         ));
     }
     sealed
@@ -234,6 +255,7 @@ pub fn newest_sealed(launch: &Path, epochs: usize, note: &dyn Fn(String)) -> Opt
 /// The network of epoch `epoch`'s checkpoint in launch `launch`, loaded into `model`.
 pub fn load_model(launch: &Path, epoch: usize, model: Unfolded) -> Result<Unfolded, Error> {
     let (file, _) = paths(&launch.join("checkpoint"), "model", epoch);
-    let loaded = model.try_load_file(&file);
-    loaded.map_err(|e| Error::RunDir(file, format!("cannot be loaded into this run ({e})")))
+    model
+        .try_load_file(&file)
+        .map_err(|e| Error::RunDir(file, format!("cannot be loaded into this run ({e})")))
 }

@@ -27,8 +27,11 @@ fn error_and_energy(estimate: &[f32], truth: &[f32]) -> (f64, f64) {
 /// set: true nonzeros found / nonzeros reported (1 when nothing is reported), found / true
 /// nonzeros (1 when there are none), and their harmonic mean (0 when both are 0).
 pub fn support(estimate: &[f32], truth: &[f32]) -> [f64; 3] {
-    let pairs = estimate.iter().zip(truth);
-    let hits = pairs.filter(|&(&e, &t)| e != 0.0 && t != 0.0).count();
+    let hits = estimate
+        .iter()
+        .zip(truth)
+        .filter(|&(&e, &t)| e != 0.0 && t != 0.0)
+        .count();
     let found_of = |nonzeros: &[f32]| match nonzeros.iter().filter(|&&v| v != 0.0).count() {
         0 => 1.0,
         count => hits as f64 / count as f64,

@@ -354,7 +354,8 @@ fn two_cpu_devices_train_like_one() {
         &out,
     ));
     assert!(status.success(), "{stderr}");
-    let (one, two) = (uninterrupted(&config), results(&out));
+    let one = uninterrupted(&config);
+    let two = results(&out);
     // Each device takes half of every batch and their gradients are summed: the same steps as on
     // one device, up to the order of float additions.
     for ((name, a), (_, b)) in one.methods().iter().zip(two.methods()) {
@@ -456,19 +457,28 @@ fn bad_input_gets_one_line_and_exit_code_2() {
             vec!["GiB", "`validation_samples`", "lower"],
         ),
         (vec!["--resume", "/nonexistent/run"], vec!["no config.json"]),
+        (
+            vec!["--resume", "x", "--seed", "2"],
+            vec!["--resume", "--seed"],
+        ),
         (vec!["--out", bad_file], vec!["cannot create it", "--out"]),
     ] {
         let output = Command::new(BINARY)
             .args(&args)
             .arg("--quiet")
             .current_dir(&here)
-            .output();
-        let output = output.unwrap();
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         for needle in needles {
             assert!(stderr.contains(needle), "{args:?}: {needle:?} in {stderr}");
         }
+        // Only what was given is named.
+        assert!(
+            args.contains(&"--preset") || !stderr.contains("--preset"),
+            "{stderr}"
+        );
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert!(
             std::fs::read_dir(&here).unwrap().next().is_none(),
@@ -501,11 +511,24 @@ fn small_run_on_the_gpu_scores_like_the_cpu() {
     }
     let (status, stderr) = finish(child);
     assert!(status.success(), "{stderr}");
-    let (cpu, gpu) = (uninterrupted(&config), results(&out));
+    let cpu = uninterrupted(&config);
+    let gpu = results(&out);
     assert_eq!(gpu.device, DeviceName::Wgpu);
+    let ista = gpu.ista.final_nmse_db();
     for ((name, on_gpu), (_, on_cpu)) in gpu.methods().iter().zip(cpu.methods()) {
         let network = matches!(*name, "learned_iht" | "lista_cp");
-        let tolerance = if network { 0.5 } else { 0.01 };
+        // Training amplifies the last bits of the summation order, which CubeCL's autotune picks
+        // by timing: under a loaded CI machine the networks once trained 1.0 dB apart from the CPU
+        // (unloaded, to 0.01 dB). They must still learn: 5 dB beyond ISTA. The baselines are not
+        // trained, and agree to 0.01 dB.
+        let tolerance = if network { 3.0 } else { 0.01 };
+        if network {
+            let learned = on_gpu.final_nmse_db();
+            assert!(
+                learned < ista - 5.0,
+                "{name} on wgpu: {learned:.2} dB, ISTA {ista:.2}"
+            );
+        }
         let (g, c) = (on_gpu.final_nmse_db(), on_cpu.final_nmse_db());
         assert!(
             (g - c).abs() <= tolerance,
