@@ -63,21 +63,23 @@ impl Results {
                 false => (network, None),
             };
             let outputs = network.forward(test_y.clone(), &operator, layers);
-            let last = host(outputs.last().expect("at least one layer").clone());
-            let refit = least_squares::refit(problem, &test.y, &last);
+            let outputs: Vec<_> = outputs.into_iter().map(host).collect();
+            let last = outputs.last().expect("at least one layer");
+            let refit = least_squares::refit(problem, &test.y, last);
             MethodScores {
                 refit_nmse_db: Some(nmse_db(&refit, &test.x)),
                 step_sizes: network.step_sizes(),
                 trained_last_threshold: trained_last,
                 training_seconds: Some(training_seconds),
-                ..MethodScores::of(outputs, &test.x, config.n, network.thresholds())
+                ..MethodScores::of(&outputs, &test.x, config.n, network.thresholds())
             }
         };
         let validation_y = validation.measurements(&device);
         let baseline = |method| {
             let tau = choose_threshold(method, &operator, &validation_y, &validation.x, layers);
             let iterates = iterate(method, &operator, &test_y, tau, layers);
-            MethodScores::of(iterates, &test.x, config.n, vec![tau])
+            let iterates: Vec<_> = iterates.into_iter().map(host).collect();
+            MethodScores::of(&iterates, &test.x, config.n, vec![tau])
         };
         Ok(Self {
             learned_iht: network(hard, true),

@@ -139,8 +139,7 @@ pub struct MethodScores {
 
 impl MethodScores {
     /// Scores every layer's (or iteration's) estimate, samples of `n` entries, against the truth.
-    pub fn of(estimates: Vec<Tensor<2>>, truth: &[f32], n: usize, thresholds: Vec<f64>) -> Self {
-        let estimates: Vec<_> = estimates.into_iter().map(host).collect();
+    pub fn of(estimates: &[Vec<f32>], truth: &[f32], n: usize, thresholds: Vec<f64>) -> Self {
         let last = estimates.last().expect("at least one layer");
         let [precision, recall, f1] = support(last, truth);
         Self {
