@@ -46,6 +46,12 @@ pub enum HardshrinkError {
          got Some(0)"
     )]
     InvalidFeatures,
+    /// A model the ONNX export cannot write.
+    #[error("ONNX export: {reason}")]
+    OnnxExport {
+        /// What burn-onnx's exporter or the Hardshrink lowering refused, and the fix.
+        reason: String,
+    },
 }
 
 /// `f32, f64 and f16`: dtypes as a reader writes them.

@@ -55,6 +55,8 @@
 //!   features off on both crates; the fixed op runs the same primitive ops there. The
 //!   learned-threshold op runs its CubeCL kernels fused or not (one opaque operation each way
 //!   under fusion). BENCHMARKS.md, "GPU", has the measurements behind both choices.
+//! - `onnx-import`, `onnx-export`: ONNX in (for a build script running burn-onnx) and out; see
+//!   [`onnx`](crate::onnx) where they are on.
 //! - `wgpu`, `vulkan`, `metal`, `cuda`: CubeCL kernels for Burn's GPU backend, and
 //!   [`device_from_name`] opens those devices.
 //!
@@ -72,6 +74,8 @@ mod functional;
 #[doc(hidden)]
 pub mod kernels;
 mod module;
+#[cfg(any(feature = "onnx-import", feature = "onnx-export"))]
+pub mod onnx;
 mod ops;
 
 pub use device::{DeviceError, DeviceName, available_devices, device_from_name};

@@ -142,6 +142,12 @@ impl LearnedHardshrink {
     /// When the feature axis is out of range or its length differs from the thresholds'.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let dim = self.per_feature.then_some(self.dim);
+        #[cfg(feature = "onnx-export")]
+        if crate::onnx::export::active(&x) {
+            // Nothing is computed while exporting: the export takes softplus(θ) from θ's values.
+            let axis = crate::functional::feature_axis(&x, dim, self.raw_lambd.dims()[0]);
+            return crate::onnx::export::learned(x, self.raw_lambd.val(), axis, true);
+        }
         learned_along(x, self.lambd(), dim, self.estimator)
     }
 }

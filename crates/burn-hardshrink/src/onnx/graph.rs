@@ -1,0 +1,117 @@
+//! A few reads and edits of an ONNX graph, shared by the import rewrite and the export lowering.
+
+use onnx_ir::{AttributeProto, AttributeType, GraphProto, NodeProto, TensorProto};
+
+/// ONNX's `TensorProto.DataType` for f32.
+pub(super) const FLOAT: i32 = 1;
+
+/// The node that writes `value`, by index.
+pub(super) fn producer(graph: &GraphProto, value: &str) -> Option<usize> {
+    graph
+        .node
+        .iter()
+        .position(|node| node.output.iter().any(|output| output == value))
+}
+
+/// Whether anything but the node at `except` reads `value` (a node or a graph output).
+pub(super) fn read_elsewhere(graph: &GraphProto, value: &str, except: usize) -> bool {
+    graph.output.iter().any(|output| output.name == value)
+        || graph
+            .node
+            .iter()
+            .enumerate()
+            .any(|(index, node)| index != except && node.input.iter().any(|input| input == value))
+}
+
+/// The f32 values of a constant `value`: an initializer or a `Constant` node's tensor.
+pub(super) fn constant(graph: &GraphProto, value: &str) -> Option<Vec<f32>> {
+    if let Some(tensor) = graph.initializer.iter().find(|tensor| tensor.name == value) {
+        return floats(tensor);
+    }
+    let node = &graph.node[producer(graph, value)?];
+    if node.op_type != "Constant" {
+        return None;
+    }
+    let attribute = node.attribute.iter().find(|attr| attr.name == "value")?;
+    floats(attribute.t.as_ref()?)
+}
+
+/// A constant holding one f32.
+pub(super) fn scalar(graph: &GraphProto, value: &str) -> Option<f32> {
+    match constant(graph, value)?.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    }
+}
+
+fn floats(tensor: &TensorProto) -> Option<Vec<f32>> {
+    if tensor.data_type != FLOAT {
+        return None;
+    }
+    if !tensor.float_data.is_empty() {
+        return Some(tensor.float_data.clone());
+    }
+    let bytes: &[u8] = &tensor.raw_data;
+    let values = bytes.chunks_exact(4);
+    values.remainder().is_empty().then(|| {
+        values
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    })
+}
+
+/// An f32 initializer.
+#[cfg(any(test, feature = "onnx-export"))]
+pub(super) fn initializer(name: &str, dims: &[i64], values: Vec<f32>) -> TensorProto {
+    let mut tensor = TensorProto::new();
+    tensor.name = name.into();
+    tensor.data_type = FLOAT;
+    tensor.dims = dims.to_vec();
+    tensor.float_data = values;
+    tensor
+}
+
+/// A node of the default domain.
+pub(super) fn node(name: &str, op_type: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    let mut node = NodeProto::new();
+    node.name = name.into();
+    node.op_type = op_type.into();
+    node.input = inputs.iter().map(|&input| input.into()).collect();
+    node.output = outputs.iter().map(|&output| output.into()).collect();
+    node
+}
+
+/// ONNX `Shrink` with bias 0: PyTorch's Hardshrink as one node.
+pub(super) fn shrink(name: &str, input: &str, output: &str, lambd: f32) -> NodeProto {
+    let mut shrink = node(name, "Shrink", &[input], &[output]);
+    for (key, value) in [("lambd", lambd), ("bias", 0.0)] {
+        let mut attribute = AttributeProto::new();
+        attribute.name = key.into();
+        attribute.f = value;
+        attribute.type_ = AttributeType::FLOAT.into();
+        shrink.attribute.push(attribute);
+    }
+    shrink
+}
+
+/// Removes, repeatedly, what `values` names (nodes by output name, and initializers) once
+/// nothing reads it, and then what those read.
+pub(super) fn prune(graph: &mut GraphProto, mut values: Vec<String>) {
+    while let Some(value) = values.pop() {
+        if read_elsewhere(graph, &value, usize::MAX) {
+            continue;
+        }
+        if let Some(index) = producer(graph, &value) {
+            let node = &graph.node[index];
+            if node
+                .output
+                .iter()
+                .all(|out| !read_elsewhere(graph, out, usize::MAX))
+            {
+                values.extend(graph.node.remove(index).input);
+            }
+        } else {
+            graph.initializer.retain(|tensor| tensor.name != value);
+        }
+    }
+}
