@@ -1,7 +1,7 @@
 """Runs an exported model in onnxruntime and compares it with Burn's output, bit for bit.
 
     cargo run --release -p onnx-port -- export out/
-    pip install onnxruntime numpy
+    pip install onnx onnxruntime numpy
     python3 examples/onnx-port/check_export.py out/
 """
 
@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime
 
 folder = Path(sys.argv[1] if len(sys.argv) > 1 else "out")
+onnx.checker.check_model(onnx.load(folder / "model.onnx"), full_check=True)
+print(f"onnx {onnx.__version__}: the checker (full_check) passes")
 session = onnxruntime.InferenceSession(str(folder / "model.onnx"),
                                        providers=["CPUExecutionProvider"])
 x = np.load(folder / "input.npy")

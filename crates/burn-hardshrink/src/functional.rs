@@ -189,23 +189,6 @@ pub(crate) fn learned_along<const D: usize>(
     }
 }
 
-/// [`learned_hardshrink`] written with Burn's tensor ops only: what backends without a kernel
-/// run, and the baseline the kernels are benchmarked against.
-///
-/// The forward is a masked fill (exact); the threshold's pseudo-gradient enters through a term
-/// whose value is zero, `coefficient · (λ - detach(λ))`, so autodiff hands λ
-/// `Σ coefficient · grad`. `lambd` must already have `x`'s dtype. Public for the benchmarks.
-///
-/// ```
-/// use burn::tensor::{Device, Tensor};
-/// use burn_hardshrink::{ThresholdEstimator, learned_hardshrink_composed};
-///
-/// let device = Device::flex();
-/// let x = Tensor::<1>::from_floats([0.3, -2.0], &device);
-/// let lambd = Tensor::<1>::from_floats([0.5], &device);
-/// let y = learned_hardshrink_composed(x, lambd, None, ThresholdEstimator::StraightThrough);
-/// assert_eq!(y.to_data().try_to_vec::<f32>().unwrap(), vec![0.0, -2.0]);
-/// ```
 /// The axis that `dim` names, checked against the input's rank and the count of thresholds.
 pub(crate) fn feature_axis<const D: usize>(
     x: &Tensor<D>,
@@ -238,6 +221,23 @@ pub(crate) fn along<const D: usize>(x: &Tensor<D>, axis: Option<usize>) -> [usiz
     shape
 }
 
+/// [`learned_hardshrink`] written with Burn's tensor ops only: what backends without a kernel
+/// run, and the baseline the kernels are benchmarked against.
+///
+/// The forward is a masked fill (exact); the threshold's pseudo-gradient enters through a term
+/// whose value is zero, `coefficient · (λ - detach(λ))`, so autodiff hands λ
+/// `Σ coefficient · grad`. `lambd` must already have `x`'s dtype. Public for the benchmarks.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_hardshrink::{ThresholdEstimator, learned_hardshrink_composed};
+///
+/// let device = Device::flex();
+/// let x = Tensor::<1>::from_floats([0.3, -2.0], &device);
+/// let lambd = Tensor::<1>::from_floats([0.5], &device);
+/// let y = learned_hardshrink_composed(x, lambd, None, ThresholdEstimator::StraightThrough);
+/// assert_eq!(y.to_data().try_to_vec::<f32>().unwrap(), vec![0.0, -2.0]);
+/// ```
 #[doc(hidden)]
 pub fn learned_hardshrink_composed<const D: usize>(
     x: Tensor<D>,

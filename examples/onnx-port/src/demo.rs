@@ -32,22 +32,23 @@ impl Demo {
     /// The model with thresholds 0.5 (fixed), 0.25 to 1.5 (one per feature) and 0.75 (learned,
     /// one for all), as if trained.
     pub fn new(device: &Device) -> Self {
-        let ramp = |start: f32, step: f32| (0..FEATURES).map(move |i| start + step * i as f32);
-        let per_feature: Vec<f32> = ramp(0.25, 0.25).collect();
-        let raw = per_feature.iter().map(|&l| l + (-(-l).exp_m1()).ln());
-        let raw: Vec<f32> = raw.collect();
-        let learned = LearnedHardshrinkConfig::new().with_features(Some(FEATURES));
-        let mut per_feature = learned.init(device);
-        per_feature.raw_lambd = Param::from_tensor(Tensor::from_floats(raw.as_slice(), device));
+        let ramp = |start: f32, step: f32| -> Vec<f32> {
+            (0..FEATURES).map(|i| start + step * i as f32).collect()
+        };
+        let param = |values: Vec<f32>| Param::from_tensor(Tensor::from_floats(&values[..], device));
+        // The learned module holds θ = softplus⁻¹(λ).
+        let raw = ramp(0.25, 0.25)
+            .into_iter()
+            .map(|l| l + (-(-l).exp_m1()).ln());
+        let mut per_feature = LearnedHardshrinkConfig::new()
+            .with_features(Some(FEATURES))
+            .init(device);
+        per_feature.raw_lambd = param(raw.collect());
         Self {
-            scale: Param::from_tensor(Tensor::from_floats(
-                &ramp(0.5, 0.3).collect::<Vec<_>>()[..],
-                device,
-            )),
-            shift: Param::from_tensor(Tensor::from_floats(
-                &ramp(-0.2, 0.1).collect::<Vec<_>>()[..],
-                device,
-            )),
+            // Feature 0 passes x unchanged, so the edges `sample_input` puts there reach the
+            // activations exactly.
+            scale: param(ramp(1.0, 0.3)),
+            shift: param(ramp(0.0, 0.1)),
             fixed: HardshrinkConfig::new().init(),
             per_feature,
             single: LearnedHardshrinkConfig::new()
@@ -63,34 +64,35 @@ impl Demo {
     }
 }
 
-/// Inputs that reach every edge: random values, ±0, infinities, and values at and beside the
-/// thresholds after the affine map. NaN is left out: ONNX's `Shrink` sends it to 0.
+/// Random inputs, with every edge of the three thresholds in feature 0 (which the model passes
+/// unchanged): ±λ and their neighbours, ±0, ±inf and a subnormal. NaN is left out: ONNX's
+/// `Shrink` sends it to 0.
 pub fn sample_input(device: &Device) -> Tensor<2> {
-    let rows = 16;
+    let rows = 32;
     let mut values: Vec<f32> = (0..rows * FEATURES)
         .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 6.0)
         .collect();
-    let edges = [
-        0.0,
-        -0.0,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        1e-45,
-        0.5,
-        -0.5,
-        0.75,
-    ];
-    values[..edges.len()].copy_from_slice(&edges);
+    let mut edges = vec![0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, 1e-45];
+    for lambd in [0.25f32, 0.5, 0.75] {
+        let (below, above) = (lambd.next_down(), lambd.next_up());
+        edges.extend([lambd, -lambd, below, -below, above, -above]);
+    }
+    for (row, edge) in edges.into_iter().enumerate() {
+        values[row * FEATURES] = edge;
+    }
     Tensor::<1>::from_floats(values.as_slice(), device).reshape([rows, FEATURES])
 }
 
-/// Writes `model.onnx`, `input.npy` and `burn_output.npy` (Burn's output on `device`) to `dir`;
+/// Writes `model.onnx`, `input.npy` and `burn_output.npy` (Burn's output for `x`) to `dir`;
 /// returns the ONNX node types in order.
-pub fn export(dir: &Path, device: &Device) -> Result<Vec<String>, Error> {
-    let model = Demo::new(device);
-    let x = sample_input(device);
-    let y = model.forward(x.clone());
-    let onnx = burn_hardshrink::onnx::export(&model, x.clone(), Demo::forward)?;
+pub fn export<M: Module>(
+    dir: &Path,
+    model: &M,
+    x: Tensor<2>,
+    forward: fn(&M, Tensor<2>) -> Tensor<2>,
+) -> Result<Vec<String>, Error> {
+    let y = forward(model, x.clone());
+    let onnx = burn_hardshrink::onnx::export(model, x.clone(), forward)?;
     let io = |path: &Path, source| Error::Io {
         path: path.display().to_string(),
         source,
@@ -107,7 +109,10 @@ pub fn export(dir: &Path, device: &Device) -> Result<Vec<String>, Error> {
 
 fn write_npy(path: &Path, tensor: Tensor<2>) -> std::io::Result<()> {
     let shape: Vec<u64> = tensor.dims().iter().map(|&d| d as u64).collect();
-    let values = tensor.into_data().try_into_vec::<f32>().unwrap_or_default();
+    let values = tensor
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("the demo runs in f32");
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
     use npyz::WriterBuilder;
     let mut writer = npyz::WriteOptions::new()
@@ -121,7 +126,7 @@ fn write_npy(path: &Path, tensor: Tensor<2>) -> std::io::Result<()> {
 
 /// The node types of an ONNX model, in order.
 pub fn node_types(onnx: &[u8]) -> Vec<String> {
-    let model = ModelProto::parse_from_bytes(onnx).unwrap_or_default();
+    let model = ModelProto::parse_from_bytes(onnx).expect("an exported model parses");
     model
         .graph
         .node

@@ -1,9 +1,11 @@
-//! `onnx-port export DIR`: the demo model to ONNX, with its input and Burn's output.
+//! `onnx-port export DIR [--pytorch FILE]`: the demo model (or the network with PyTorch's
+//! weights) to ONNX, with its input and Burn's output.
 //! `onnx-port load FILE`: a PyTorch `state_dict` into the Burn network.
 
 use burn::prelude::*;
 use clap::{Parser, Subcommand};
-use onnx_port::{demo, net::NetConfig};
+use onnx_port::demo::{self, Demo};
+use onnx_port::net::{self, Net, NetConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,7 +19,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Write DIR/model.onnx (both activations), DIR/input.npy and DIR/burn_output.npy.
-    Export { dir: PathBuf },
+    Export {
+        dir: PathBuf,
+        /// Export the network with this PyTorch state_dict's weights instead of the demo.
+        #[arg(long, value_name = "FILE")]
+        pytorch: Option<PathBuf>,
+    },
     /// Load a PyTorch state_dict of `Net` (models/make_models.py) and print its thresholds.
     Load { file: PathBuf },
 }
@@ -25,7 +32,19 @@ enum Command {
 fn main() -> ExitCode {
     let device = Device::flex();
     let outcome = match Cli::parse().command {
-        Command::Export { dir } => demo::export(&dir, &device).map(|nodes| {
+        Command::Export { dir, pytorch } => match pytorch {
+            None => demo::export(
+                &dir,
+                &Demo::new(&device),
+                demo::sample_input(&device),
+                Demo::forward,
+            ),
+            Some(file) => NetConfig::new()
+                .init(&device)
+                .load_pytorch(&file)
+                .and_then(|net| demo::export(&dir, &net, net::sample_input(&device), Net::forward)),
+        }
+        .map(|nodes| {
             println!(
                 "wrote {}: {}",
                 dir.join("model.onnx").display(),

@@ -98,6 +98,15 @@ impl Net {
     }
 }
 
+/// 32 inputs of the default size, spread over [-2, 2).
+pub fn sample_input(device: &Device) -> Tensor<2> {
+    let inputs = NetConfig::new().inputs;
+    let values: Vec<f32> = (0..32 * inputs)
+        .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 4.0)
+        .collect();
+    Tensor::<1>::from_floats(values.as_slice(), device).reshape([32, inputs])
+}
+
 fn first_line(message: &str) -> String {
     message
         .lines()

@@ -2,8 +2,10 @@
 
 #![allow(deprecated)] // NdArray is deprecated upstream in favour of Flex, but still supported.
 
+use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn_hardshrink::{ThresholdEstimator, hardshrink, learned_hardshrink};
 use onnx_ir::{Message, ModelProto};
 use onnx_port::demo::{Demo, node_types, sample_input};
 use onnx_port::imported::{SOURCES, pair_dynamo, pair_torchscript};
@@ -176,20 +178,24 @@ fn export_refuses_what_it_cannot_lower_in_one_line() {
     assert_eq!(error.lines().count(), 1, "{error}");
 }
 
+/// Thresholds held as a parameter, for models that call the functional op.
+#[derive(Module, Debug)]
+struct Thresholds {
+    lambd: Param<Tensor<1>>,
+}
+
+impl Thresholds {
+    fn new(values: &[f32], device: &Device) -> Self {
+        let lambd = Param::from_tensor(Tensor::from_floats(values, device));
+        Self { lambd }
+    }
+}
+
 #[test]
 fn thresholds_computed_in_the_forward_pass_are_refused_in_one_line() {
-    use burn::module::Param;
-    use burn_hardshrink::{ThresholdEstimator, learned_hardshrink};
-
-    #[derive(Module, Debug)]
-    struct Doubled {
-        lambd: Param<Tensor<1>>,
-    }
     let device = Device::flex();
-    let model = Doubled {
-        lambd: Param::from_tensor(Tensor::ones([6], &device)),
-    };
-    let forward = |m: &Doubled, x: Tensor<2>| {
+    let model = Thresholds::new(&[1.0; 6], &device);
+    let forward = |m: &Thresholds, x: Tensor<2>| {
         let lambd = m.lambd.val().mul_scalar(2.0);
         learned_hardshrink(x, lambd, Some(1), ThresholdEstimator::StraightThrough)
     };
@@ -198,6 +204,48 @@ fn thresholds_computed_in_the_forward_pass_are_refused_in_one_line() {
         .to_string();
     assert!(error.contains("computed in the forward pass"), "{error}");
     assert_eq!(error.lines().count(), 1, "{error}");
+}
+
+#[test]
+fn ndarray_computes_the_learned_thresholds_flexs_export_writes() {
+    let flex = Demo::new(&Device::flex());
+    let ndarray = Demo::new(&Device::ndarray());
+    for (a, b) in [
+        (flex.per_feature.lambd(), ndarray.per_feature.lambd()),
+        (flex.single.lambd(), ndarray.single.lambd()),
+    ] {
+        let [a, b] = [a, b].map(|l| values(l).iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn given_thresholds_and_the_identity_lower_too() {
+    let device = Device::flex();
+    let lambd = [0.1f32, 0.2, 0.3, 0.4];
+    let model = Thresholds::new(&lambd, &device);
+    let forward = |m: &Thresholds, x: Tensor<1>| {
+        let y = learned_hardshrink(
+            x,
+            m.lambd.val(),
+            Some(0),
+            ThresholdEstimator::StraightThrough,
+        );
+        hardshrink(y, -1.0) // λ < 0: the identity
+    };
+    let x = Tensor::<1>::from_floats([0.05, -0.25, 0.3, 2.0], &device);
+    let onnx = burn_hardshrink::onnx::export(&model, x, forward).expect("exports");
+    let types = node_types(&onnx);
+    assert!(
+        types.contains(&"Where".into()) && types.ends_with(&["Identity".into()]),
+        "{types:?}"
+    );
+    let graph = ModelProto::parse_from_bytes(&onnx).unwrap().graph.unwrap();
+    let stored = graph
+        .initializer
+        .iter()
+        .find(|t| t.name.ends_with("_lambd"));
+    assert_eq!(stored.expect("λ as an initializer").float_data, lambd);
 }
 
 #[test]
@@ -215,6 +263,17 @@ fn the_export_command_writes_the_model_input_and_output() {
     for file in ["model.onnx", "input.npy", "burn_output.npy"] {
         assert!(dir.join(file).metadata().unwrap().len() > 0, "{file}");
     }
+    // The network with PyTorch's weights exports too: Linear layers as MatMul and Add.
+    let run = Command::new(env!("CARGO_BIN_EXE_onnx-port"))
+        .args(["export".as_ref(), dir.as_os_str(), "--pytorch".as_ref()])
+        .arg(models().join("learned.pt"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("MatMul") && stdout.contains("Shrink"),
+        "{stdout}"
+    );
     // A file where the folder should be: one line and exit code 2.
     let run = Command::new(env!("CARGO_BIN_EXE_onnx-port"))
         .args(["export".as_ref(), dir.join("model.onnx").as_os_str()])

@@ -143,19 +143,19 @@ where
         .map_err(|error| fail(error.to_string()))
 }
 
-/// Turns marking on for this thread, and off again on drop (a panicking forward included).
-struct Marking;
+/// Turns marking on for this thread, and back to what it was on drop (a panicking forward and
+/// an export inside a forward included).
+struct Marking(Option<Vec<String>>);
 
 impl Marking {
     fn start() -> Self {
-        EXPORTING.with_borrow_mut(|problems| *problems = Some(Vec::new()));
-        Marking
+        Marking(EXPORTING.with_borrow_mut(|problems| problems.replace(Vec::new())))
     }
 }
 
 impl Drop for Marking {
     fn drop(&mut self) {
-        EXPORTING.with_borrow_mut(|problems| *problems = None);
+        EXPORTING.with_borrow_mut(|problems| *problems = self.0.take());
     }
 }
 
@@ -172,11 +172,8 @@ fn lower(model: &mut ModelProto) -> Result<(), String> {
             .flatten()
             .and_then(|value| Marker::ALL.into_iter().find(|m| m.value() == value));
         match marker {
-            // Lowering removes the marker: scan again from the start.
-            Some(marker) => {
-                lower_one(graph, index, marker)?;
-                index = 0;
-            }
+            // The marker's `Mul` is gone and nothing before it moved: go on from its place.
+            Some(marker) => lower_one(graph, index, marker)?,
             None => index += 1,
         }
     }
@@ -241,7 +238,7 @@ fn per_feature(
         )
     })?;
     let lambd = match marker {
-        Marker::Softplus => softplus_f32(values),
+        Marker::Softplus => softplus_f32(values)?,
         _ => values,
     };
     if let [lambd] = lambd[..] {
@@ -282,13 +279,14 @@ fn per_feature(
     Ok(nodes)
 }
 
-/// λ = softplus(θ), computed as the model computes it on the CPU.
-fn softplus_f32(raw: Vec<f32>) -> Vec<f32> {
+/// λ = softplus(θ), computed as the model computes it on the CPU (Flex; NdArray gives the
+/// same bits, which the example's tests check).
+fn softplus_f32(raw: Vec<f32>) -> Result<Vec<f32>, String> {
     let raw = Tensor::<1>::from_floats(raw.as_slice(), &Device::flex());
-    softplus(raw, 1.0)
-        .into_data()
+    let lambd = softplus(raw, 1.0).into_data();
+    lambd
         .try_to_vec::<f32>()
-        .unwrap_or_default()
+        .map_err(|error| format!("softplus of the learned thresholds: {error:?}"))
 }
 
 #[cfg(test)]

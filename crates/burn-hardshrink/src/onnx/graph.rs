@@ -13,14 +13,17 @@ pub(super) fn producer(graph: &GraphProto, value: &str) -> Option<usize> {
         .position(|node| node.output.iter().any(|output| output == value))
 }
 
-/// Whether anything but the node at `except` reads `value` (a node or a graph output).
-pub(super) fn read_elsewhere(graph: &GraphProto, value: &str, except: usize) -> bool {
+/// Whether anything reads `value`: a node, a node in a subgraph (`If`, `Loop`, `Scan`), or a
+/// graph output.
+pub(super) fn read(graph: &GraphProto, value: &str) -> bool {
     graph.output.iter().any(|output| output.name == value)
-        || graph
-            .node
-            .iter()
-            .enumerate()
-            .any(|(index, node)| index != except && node.input.iter().any(|input| input == value))
+        || graph.node.iter().any(|node| {
+            node.input.iter().any(|input| input == value)
+                || node.attribute.iter().any(|attribute| {
+                    let graphs = attribute.g.as_ref().into_iter().chain(&attribute.graphs);
+                    graphs.into_iter().any(|subgraph| read(subgraph, value))
+                })
+        })
 }
 
 /// The f32 values of a constant `value`: an initializer or a `Constant` node's tensor.
@@ -36,12 +39,25 @@ pub(super) fn constant(graph: &GraphProto, value: &str) -> Option<Vec<f32>> {
     floats(attribute.t.as_ref()?)
 }
 
-/// A constant holding one f32.
+/// A constant holding one f32, of any shape.
 pub(super) fn scalar(graph: &GraphProto, value: &str) -> Option<f32> {
     match constant(graph, value)?.as_slice() {
         [only] => Some(*only),
         _ => None,
     }
+}
+
+/// A rank-0 f32 constant: one that broadcasts without changing the other operand's shape.
+pub(super) fn scalar0(graph: &GraphProto, value: &str) -> Option<f32> {
+    let rank0 = match graph.initializer.iter().find(|t| t.name == value) {
+        Some(tensor) => tensor.dims.is_empty(),
+        None => {
+            let node = &graph.node[producer(graph, value)?];
+            let attribute = node.attribute.iter().find(|attr| attr.name == "value")?;
+            attribute.t.as_ref()?.dims.is_empty()
+        }
+    };
+    rank0.then(|| scalar(graph, value)).flatten()
 }
 
 fn floats(tensor: &TensorProto) -> Option<Vec<f32>> {
@@ -95,23 +111,35 @@ pub(super) fn shrink(name: &str, input: &str, output: &str, lambd: f32) -> NodeP
 }
 
 /// Removes, repeatedly, what `values` names (nodes by output name, and initializers) once
-/// nothing reads it, and then what those read.
+/// nothing reads it, and then what those read. Their graph inputs and value infos go with them.
 pub(super) fn prune(graph: &mut GraphProto, mut values: Vec<String>) {
     while let Some(value) = values.pop() {
-        if read_elsewhere(graph, &value, usize::MAX) {
+        if read(graph, &value) {
             continue;
         }
-        if let Some(index) = producer(graph, &value) {
-            let node = &graph.node[index];
-            if node
-                .output
-                .iter()
-                .all(|out| !read_elsewhere(graph, out, usize::MAX))
-            {
-                values.extend(graph.node.remove(index).input);
+        let removed = match producer(graph, &value) {
+            Some(index) => {
+                let node = &graph.node[index];
+                if node.output.iter().any(|output| read(graph, output)) {
+                    continue;
+                }
+                let node = graph.node.remove(index);
+                values.extend(node.input);
+                node.output
             }
-        } else {
-            graph.initializer.retain(|tensor| tensor.name != value);
-        }
+            None => {
+                let before = graph.initializer.len();
+                graph.initializer.retain(|tensor| tensor.name != value);
+                if graph.initializer.len() == before {
+                    continue; // a graph input: it stays
+                }
+                // Older exports also list initializers as graph inputs.
+                graph.input.retain(|input| input.name != value);
+                vec![value]
+            }
+        };
+        graph
+            .value_info
+            .retain(|info| !removed.contains(&info.name));
     }
 }

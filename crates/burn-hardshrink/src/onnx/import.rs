@@ -1,7 +1,7 @@
 //! ONNX in: `Shrink` nodes generate a call to this crate, and PyTorch's exported Hardshrink
 //! graphs become `Shrink` nodes.
 
-use super::graph::{prune, scalar, shrink};
+use super::graph::{producer, prune, scalar0, shrink};
 use burn_onnx::ext::quote::quote;
 use burn_onnx::ext::{ArgType, proc_macro2::TokenStream};
 use burn_onnx::ext::{CodegenContext, Node, NodeType, OpOverride, ProcessError, arg_to_ident};
@@ -13,8 +13,8 @@ use onnx_ir::{GraphProto, ModelProto, NodeProto};
 /// `burn_hardshrink::hardshrink(x, lambd)`: this crate's forward and backward on every backend.
 /// A `Shrink` with a nonzero bias keeps Burn's own `burn::tensor::activation::shrink`.
 ///
-/// Where the two meet NaN they differ as their definitions do: ONNX's `Shrink` (and
-/// onnxruntime) sends NaN to 0, PyTorch's Hardshrink and this crate pass it through.
+/// At NaN the two differ as their definitions do: ONNX's `Shrink` sends NaN to 0, PyTorch's
+/// Hardshrink and this crate pass it. A `Shrink` on integers also keeps Burn's code.
 ///
 /// Register it in the build script that runs burn-onnx; the crate that includes the generated
 /// code depends on `burn-hardshrink` as usual.
@@ -50,8 +50,8 @@ impl OpOverride for ShrinkOverride {
         let input = ctx.arg(&shrink.inputs[0]);
         let output = arg_to_ident(&shrink.outputs[0]);
         let lambd = float(shrink.config.lambda);
-        let tensor = matches!(shrink.inputs[0].ty, ArgType::Tensor(_));
-        Ok(if shrink.config.bias == 0.0 && tensor {
+        let on_floats = matches!(&shrink.inputs[0].ty, ArgType::Tensor(t) if t.dtype.is_float());
+        Ok(if shrink.config.bias == 0.0 && on_floats {
             quote! { let #output = burn_hardshrink::hardshrink(#input, #lambd); }
         } else {
             let bias = float(shrink.config.bias);
@@ -79,9 +79,13 @@ fn float(value: f64) -> TokenStream {
 /// PyTorch has no `Shrink` export: its TorchScript exporter (`dynamo=False`) writes
 /// `Where(Or(Greater(x, λ), Less(x, -λ)), x, 0)` (with casts to bool between), and its dynamo
 /// exporter writes `Where(LessOrEqual(Abs(x), λ), 0, x)`. Both are rewritten where λ is a
-/// constant f32; the comparisons and constants nothing else reads are removed. Run it before
-/// burn-onnx so [`ShrinkOverride`] sends those nodes to this crate's kernels (burn-onnx's
-/// overrides see one node at a time, so the pattern is matched here, on the graph).
+/// rank-0 f32 constant other than NaN; the comparisons and constants nothing else reads are
+/// removed. Run it before burn-onnx so [`ShrinkOverride`] sends those nodes to this crate's
+/// kernels (burn-onnx's overrides see one node at a time, so the pattern is matched here, on
+/// the graph).
+///
+/// The rewritten graph is for that code generation, which runs it as PyTorch does. In an ONNX
+/// runtime it would send NaN inputs to 0, where the dynamo pattern passes them.
 ///
 /// ```no_run
 /// use burn_hardshrink::onnx::rewrite_torch_hardshrink;
@@ -100,17 +104,17 @@ pub fn rewrite_torch_hardshrink(model: &mut ModelProto) -> usize {
     let mut index = 0;
     while index < graph.node.len() {
         let node = &graph.node[index];
-        let found = (node.op_type == "Where" && node.input.len() == 3)
+        let found = (node.op_type == "Where" && node.input.len() == 3 && node.output.len() == 1)
             .then(|| torchscript(graph, node).or_else(|| dynamo(graph, node)))
             .flatten();
         if let Some((x, lambd)) = found {
             let replaced = node.input.clone();
-            let name = format!("{}_hardshrink", node.name);
             let output = node.output[0].clone();
+            let name = format!("{output}_hardshrink");
             graph.node[index] = shrink(&name, &x, &output, lambd);
             // The pruned nodes all come before the Shrink: find it again.
             prune(graph, replaced);
-            index = super::graph::producer(graph, &output).unwrap_or(index);
+            index = producer(graph, &output).unwrap_or(index);
             rewritten += 1;
         }
         index += 1;
@@ -126,12 +130,24 @@ fn torchscript(graph: &GraphProto, node: &NodeProto) -> Option<(String, f32)> {
     let or = writer(graph, condition, "Or")?;
     let greater = writer(graph, &through_cast(graph, &or.input[0]), "Greater")?;
     let less = writer(graph, &through_cast(graph, &or.input[1]), "Less")?;
-    let lambd = scalar(graph, &greater.input[1])?;
+    let lambd = scalar0(graph, &greater.input[1]).filter(|lambd| !lambd.is_nan())?;
     let exact = &greater.input[0] == x
         && &less.input[0] == x
-        && scalar(graph, &less.input[1])?.to_bits() == (-lambd).to_bits()
-        && scalar(graph, zero)?.to_bits() == 0;
+        && negated(graph, &less.input[1])?.to_bits() == lambd.to_bits()
+        && scalar0(graph, zero)?.to_bits() == 0;
     exact.then(|| (x.clone(), lambd))
+}
+
+/// The negation of `value`: −m for a constant m, and c for `Neg(c)` (which an export without
+/// constant folding writes).
+fn negated(graph: &GraphProto, value: &str) -> Option<f32> {
+    if let Some(constant) = scalar0(graph, value) {
+        return Some(-constant);
+    }
+    let node = &graph.node[producer(graph, value)?];
+    (node.op_type == "Neg" && node.input.len() == 1)
+        .then(|| scalar0(graph, &node.input[0]))
+        .flatten()
 }
 
 /// `Where(LessOrEqual(Abs(x), λ), 0, x)`: the input and λ.
@@ -141,15 +157,16 @@ fn dynamo(graph: &GraphProto, node: &NodeProto) -> Option<(String, f32)> {
     };
     let le = writer(graph, condition, "LessOrEqual")?;
     let abs = writer(graph, &le.input[0], "Abs")?;
-    if &abs.input[0] != x || scalar(graph, zero)?.to_bits() != 0 {
+    if &abs.input[0] != x || scalar0(graph, zero)?.to_bits() != 0 {
         return None;
     }
-    Some((x.clone(), scalar(graph, &le.input[1])?))
+    let lambd = scalar0(graph, &le.input[1]).filter(|lambd| !lambd.is_nan())?;
+    Some((x.clone(), lambd))
 }
 
 /// The node of type `op_type` that writes `value`, if that is its only output.
 fn writer<'g>(graph: &'g GraphProto, value: &str, op_type: &str) -> Option<&'g NodeProto> {
-    let node = &graph.node[super::graph::producer(graph, value)?];
+    let node = &graph.node[producer(graph, value)?];
     let inputs = if op_type == "Abs" { 1 } else { 2 };
     (node.op_type == op_type && node.output.len() == 1 && node.input.len() == inputs)
         .then_some(node)
@@ -157,7 +174,7 @@ fn writer<'g>(graph: &'g GraphProto, value: &str, op_type: &str) -> Option<&'g N
 
 /// Looks through a `Cast` to bool (the TorchScript exporter puts one before `Or`).
 fn through_cast(graph: &GraphProto, value: &str) -> String {
-    let cast = super::graph::producer(graph, value)
+    let cast = producer(graph, value)
         .map(|index| &graph.node[index])
         .filter(|node| node.op_type == "Cast" && node.input.len() == 1);
     cast.map_or_else(|| value.into(), |node| node.input[0].clone())
@@ -166,7 +183,7 @@ fn through_cast(graph: &GraphProto, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::graph::{constant, initializer, node, read_elsewhere};
+    use crate::onnx::graph::{constant, initializer, node, read};
     use onnx_ir::{GraphProto, ValueInfoProto};
 
     fn model(nodes: Vec<NodeProto>, constants: &[(&str, f32)]) -> ModelProto {
@@ -227,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn look_alikes_are_left_alone() {
+    fn look_alikes_stay_and_values_read_elsewhere_are_kept() {
         // -λ that is not λ's negation, a nonzero fill, and a comparison read elsewhere.
         let constants = [("l", 1.0), ("m", -2.0), ("z", 0.0)];
         let mut asymmetric = model(torchscript_pattern(), &constants);
@@ -239,10 +256,54 @@ mod tests {
         let mut shared = model(nodes, &[("l", 0.5), ("z", 0.0)]);
         assert_eq!(rewrite_torch_hardshrink(&mut shared), 1);
         assert_eq!(ops(&shared), ["Abs", "Shrink", "Add"]);
-        assert!(!read_elsewhere(&shared.graph, "le", usize::MAX));
+        assert!(!read(&shared.graph, "le"));
         assert!(
             constant(&shared.graph, "l").is_none(),
             "λ's constant is pruned"
         );
+    }
+
+    #[test]
+    fn exports_without_folding_and_old_style_inputs_rewrite_cleanly() {
+        // -λ written as Neg(λ), and the constants also listed as graph inputs.
+        let mut nodes = torchscript_pattern();
+        nodes.push(node("n", "Neg", &["l"], &["m"]));
+        let mut unfolded = model(nodes, &[("l", 0.5), ("z", 0.0)]);
+        for name in ["x", "l", "z"] {
+            let mut input = ValueInfoProto::new();
+            input.name = name.into();
+            unfolded.graph.mut_or_insert_default().input.push(input);
+        }
+        assert_eq!(rewrite_torch_hardshrink(&mut unfolded), 1);
+        assert_eq!(ops(&unfolded), ["Shrink"]);
+        let inputs: Vec<&str> = unfolded
+            .graph
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        assert_eq!(inputs, ["x"]);
+    }
+
+    #[test]
+    fn what_would_change_the_result_is_not_rewritten() {
+        // A NaN λ (the exported graph zeroes everything), and a [1, 1] λ that broadcasts x up.
+        let mut nan = model(dynamo_pattern("y"), &[("l", f32::NAN), ("z", 0.0)]);
+        assert_eq!(rewrite_torch_hardshrink(&mut nan), 0);
+        let mut wide = model(dynamo_pattern("y"), &[("z", 0.0)]);
+        let graph = wide.graph.mut_or_insert_default();
+        graph.initializer.push(initializer("l", &[1, 1], vec![0.5]));
+        assert_eq!(rewrite_torch_hardshrink(&mut wide), 0);
+        // A constant still read inside a subgraph stays.
+        let mut branch = model(dynamo_pattern("y"), &[("l", 0.5), ("z", 0.0)]);
+        let mut body = GraphProto::new();
+        body.node.push(node("b", "Identity", &["z"], &["b"]));
+        let mut attribute = onnx_ir::AttributeProto::new();
+        attribute.g = Some(body).into();
+        let mut branching = node("if", "If", &["c"], &["o"]);
+        branching.attribute.push(attribute);
+        branch.graph.mut_or_insert_default().node.push(branching);
+        assert_eq!(rewrite_torch_hardshrink(&mut branch), 1);
+        assert!(constant(&branch.graph, "z").is_some());
     }
 }
