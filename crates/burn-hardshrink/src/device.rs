@@ -15,7 +15,7 @@ use core::str::FromStr;
 /// A device this crate can open by name.
 ///
 /// It parses from its lower-case name (`"cpu".parse()`), prints as it, and (de)serialises as
-/// it; with the `clap` feature it is a [`clap::ValueEnum`], so a command line lists the names.
+/// it; with the `clap` feature it is a `clap::ValueEnum`, so a command line lists the names.
 ///
 /// ```
 /// use burn_hardshrink::DeviceName;

@@ -56,7 +56,7 @@
 //!   learned-threshold op runs its CubeCL kernels fused or not (one opaque operation each way
 //!   under fusion). BENCHMARKS.md, "GPU", has the measurements behind both choices.
 //! - `onnx-import`, `onnx-export`: ONNX in (for a build script running burn-onnx) and out; see
-//!   [`onnx`](crate::onnx) where they are on.
+//!   the `onnx` module, which they turn on.
 //! - `wgpu`, `vulkan`, `metal`, `cuda`: CubeCL kernels for Burn's GPU backend, and
 //!   [`device_from_name`] opens those devices.
 //!
