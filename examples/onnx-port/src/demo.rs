@@ -36,14 +36,15 @@ impl Demo {
             (0..FEATURES).map(|i| start + step * i as f32).collect()
         };
         let param = |values: Vec<f32>| Param::from_tensor(Tensor::from_floats(&values[..], device));
-        // The learned module holds θ = softplus⁻¹(λ).
-        let raw = ramp(0.25, 0.25)
-            .into_iter()
-            .map(|l| l + (-(-l).exp_m1()).ln());
+        // Each feature's θ as the library parametrises its λ.
+        let raw = ramp(0.25, 0.25).into_iter().map(|lambd| {
+            let single = LearnedHardshrinkConfig::new().with_initial_lambd(lambd.into());
+            single.init(device).raw_lambd.val()
+        });
         let mut per_feature = LearnedHardshrinkConfig::new()
             .with_features(Some(FEATURES))
             .init(device);
-        per_feature.raw_lambd = param(raw.collect());
+        per_feature.raw_lambd = Param::from_tensor(Tensor::cat(raw.collect(), 0));
         Self {
             // Feature 0 passes x unchanged, so the edges `sample_input` puts there reach the
             // activations exactly.
@@ -69,9 +70,7 @@ impl Demo {
 /// `Shrink` sends it to 0.
 pub fn sample_input(device: &Device) -> Tensor<2> {
     let rows = 32;
-    let mut values: Vec<f32> = (0..rows * FEATURES)
-        .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 6.0)
-        .collect();
+    let mut values = spread(rows * FEATURES, 3.0);
     let mut edges = vec![0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, 1e-45];
     for lambd in [0.25f32, 0.5, 0.75] {
         let (below, above) = (lambd.next_down(), lambd.next_up());
@@ -81,6 +80,13 @@ pub fn sample_input(device: &Device) -> Tensor<2> {
         values[row * FEATURES] = edge;
     }
     Tensor::<1>::from_floats(values.as_slice(), device).reshape([rows, FEATURES])
+}
+
+/// `count` values spread evenly over [-width, width) in a scrambled order (golden-ratio steps).
+pub fn spread(count: usize, width: f32) -> Vec<f32> {
+    (0..count)
+        .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 2.0 * width)
+        .collect()
 }
 
 /// Writes `model.onnx`, `input.npy` and `burn_output.npy` (Burn's output for `x`) to `dir`;

@@ -101,9 +101,7 @@ impl Net {
 /// 32 inputs of the default size, spread over [-2, 2).
 pub fn sample_input(device: &Device) -> Tensor<2> {
     let inputs = NetConfig::new().inputs;
-    let values: Vec<f32> = (0..32 * inputs)
-        .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 4.0)
-        .collect();
+    let values = crate::demo::spread(32 * inputs, 2.0);
     Tensor::<1>::from_floats(values.as_slice(), device).reshape([32, inputs])
 }
 

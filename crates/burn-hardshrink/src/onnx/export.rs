@@ -6,7 +6,7 @@
 //! [`export`] runs, the op therefore records a marker the exporter can lower, `x · M + λ` with
 //! a constant `M` of its own, and the marker is rewritten into ONNX afterwards.
 
-use super::graph::{constant, initializer, node, producer, prune, scalar, shrink};
+use super::graph::{constant_tensor, floats, initializer, node, producer, prune, scalar, shrink};
 use crate::HardshrinkError;
 use burn::module::Module;
 use burn::tensor::activation::softplus;
@@ -231,12 +231,14 @@ fn per_feature(
         .map(|index| graph.node[index].clone())
         .filter(|node| node.op_type == "Reshape");
     let source = reshape.as_ref().map_or(threshold, |node| &node.input[0]);
-    let values = constant(graph, source).ok_or_else(|| {
-        format!(
-            "the thresholds of the learned Hardshrink at {output} are computed in the forward \
-             pass; the ONNX lowering needs them as a parameter or constant"
-        )
-    })?;
+    let (values, dims) = constant_tensor(graph, source)
+        .and_then(|tensor| Some((floats(tensor)?, tensor.dims.clone())))
+        .ok_or_else(|| {
+            format!(
+                "the thresholds of the learned Hardshrink at {output} are computed in the \
+                 forward pass; the ONNX lowering needs them as a parameter or constant"
+            )
+        })?;
     let lambd = match marker {
         Marker::Softplus => softplus_f32(values)?,
         _ => values,
@@ -244,11 +246,6 @@ fn per_feature(
     if let [lambd] = lambd[..] {
         return Ok(vec![one_threshold(name, x, output, lambd)]);
     }
-    let dims = graph
-        .initializer
-        .iter()
-        .find(|tensor| tensor.name == *source)
-        .map_or_else(|| vec![lambd.len() as i64], |tensor| tensor.dims.clone());
     let lambd_name = format!("{name}_lambd");
     let zero = format!("{name}_zero");
     graph

@@ -26,20 +26,27 @@ pub(super) fn read(graph: &GraphProto, value: &str) -> bool {
         })
 }
 
-/// The f32 values of a constant `value`: an initializer or a `Constant` node's tensor.
-pub(super) fn constant(graph: &GraphProto, value: &str) -> Option<Vec<f32>> {
+/// The tensor of a constant `value`: an initializer or a `Constant` node's `value`.
+pub(super) fn constant_tensor<'g>(graph: &'g GraphProto, value: &str) -> Option<&'g TensorProto> {
     if let Some(tensor) = graph.initializer.iter().find(|tensor| tensor.name == value) {
-        return floats(tensor);
+        return Some(tensor);
     }
     let node = &graph.node[producer(graph, value)?];
     if node.op_type != "Constant" {
         return None;
     }
     let attribute = node.attribute.iter().find(|attr| attr.name == "value")?;
-    floats(attribute.t.as_ref()?)
+    attribute.t.as_ref()
+}
+
+/// The f32 values of a constant `value`.
+#[cfg(any(test, feature = "onnx-export"))]
+pub(super) fn constant(graph: &GraphProto, value: &str) -> Option<Vec<f32>> {
+    floats(constant_tensor(graph, value)?)
 }
 
 /// A constant holding one f32, of any shape.
+#[cfg(feature = "onnx-export")]
 pub(super) fn scalar(graph: &GraphProto, value: &str) -> Option<f32> {
     match constant(graph, value)?.as_slice() {
         [only] => Some(*only),
@@ -48,19 +55,17 @@ pub(super) fn scalar(graph: &GraphProto, value: &str) -> Option<f32> {
 }
 
 /// A rank-0 f32 constant: one that broadcasts without changing the other operand's shape.
+#[cfg(feature = "onnx-import")]
 pub(super) fn scalar0(graph: &GraphProto, value: &str) -> Option<f32> {
-    let rank0 = match graph.initializer.iter().find(|t| t.name == value) {
-        Some(tensor) => tensor.dims.is_empty(),
-        None => {
-            let node = &graph.node[producer(graph, value)?];
-            let attribute = node.attribute.iter().find(|attr| attr.name == "value")?;
-            attribute.t.as_ref()?.dims.is_empty()
-        }
-    };
-    rank0.then(|| scalar(graph, value)).flatten()
+    let tensor = constant_tensor(graph, value).filter(|tensor| tensor.dims.is_empty())?;
+    match floats(tensor)?.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    }
 }
 
-fn floats(tensor: &TensorProto) -> Option<Vec<f32>> {
+/// A tensor's values, if it holds f32.
+pub(super) fn floats(tensor: &TensorProto) -> Option<Vec<f32>> {
     if tensor.data_type != FLOAT {
         return None;
     }
