@@ -149,13 +149,19 @@ fn draw(area: &DrawingArea<BitMapBackend, Shift>, chart: &Chart) -> Result<(), D
         .x_label_area_size(44)
         .y_label_area_size(64)
         .build_cartesian_2d(range(|p| p.0), y.start - pad..y.end + pad)?;
-    // Layers and steps are whole numbers, and dB ticks need no decimals.
+    // Layers and steps are whole numbers; dB ticks need a decimal only on a narrow range.
     let whole = |v: &f64| format!("{v:.0}");
+    let narrow = |v: &f64| format!("{v:.1}");
+    let y_ticks: &dyn Fn(&f64) -> String = if y.end - y.start < 10.0 {
+        &narrow
+    } else {
+        &whole
+    };
     plot.configure_mesh()
         .x_desc(chart.axes[0])
         .y_desc(chart.axes[1])
         .x_label_formatter(&whole)
-        .y_label_formatter(&whole)
+        .y_label_formatter(&y_ticks)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
         .max_light_lines(1)

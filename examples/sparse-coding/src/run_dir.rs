@@ -28,8 +28,9 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates `path` for a new run with `config`, refusing one that already holds a run.
-    pub fn create(path: &Path, config: &ExperimentConfig) -> Result<Self, Error> {
+    /// Creates `path` for a new run with `config` (any `Config`: the image example's too),
+    /// refusing one that already holds a run.
+    pub fn create(path: &Path, config: &impl std::fmt::Display) -> Result<Self, Error> {
         let refuse = |reason: String| Error::RunDir(path.to_path_buf(), reason);
         std::fs::create_dir_all(path)
             .map_err(|e| refuse(format!("cannot create it ({e}): pick another `--out`")))?;
@@ -46,13 +47,18 @@ impl RunDir {
 
     /// Opens the run in `path` to resume it: its lock, and the config it was started with.
     pub fn open(path: &Path) -> Result<(Self, ExperimentConfig), Error> {
+        let run = Self::open_locked(path)?;
         let file = path.join("config.json");
-        if !file.is_file() {
+        Ok((run, ExperimentConfig::new().merge_file(&file, None)?))
+    }
+
+    /// Takes the lock of the run in `path`, refusing a folder without a `config.json`.
+    pub fn open_locked(path: &Path) -> Result<Self, Error> {
+        if !path.join("config.json").is_file() {
             let reason = "holds no run (no config.json): pass the `--out` of a run";
             return Err(Error::RunDir(path.to_path_buf(), reason.into()));
         }
-        let run = Self::lock(path)?;
-        Ok((run, ExperimentConfig::new().merge_file(&file, None)?))
+        Self::lock(path)
     }
 
     /// Takes the directory's lock (released by the OS on any exit, a kill included), or names

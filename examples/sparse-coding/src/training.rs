@@ -283,12 +283,15 @@ fn train_launch(
     Ok((job.index, network, result.renderer))
 }
 
-/// `rate` for the first 60% of `steps`, ×0.2 to 85%, ×0.02 after, as Burn's sequential schedule
-/// of constant parts (its milestones: each part's first step).
-pub fn schedule(rate: f64, steps: usize) -> SequentialLrSchedulerConfig {
+/// The drops of the learning rate: ×0.2 at 60% of a launch, ×0.02 at 85%.
+pub const DROPS: [(usize, f64); 2] = [(60, 0.2), (85, 0.02)];
+
+/// `rate`, then `rate × factor` from each drop's percentage of `steps` on, as Burn's sequential
+/// schedule of constant parts (its milestones: each part's first step).
+pub fn schedule(rate: f64, steps: usize, drops: &[(usize, f64)]) -> SequentialLrSchedulerConfig {
     let mut parts = vec![LrSchedulerConfig::Constant(rate)];
     let mut milestones: Vec<usize> = Vec::new();
-    for (percent, factor) in [(60, 0.2), (85, 0.02)] {
+    for &(percent, factor) in drops {
         let start = (percent * steps).div_ceil(100);
         // Burn's milestones must increase: a part of a short launch that would start where the
         // previous one does is left out.
@@ -308,11 +311,15 @@ fn learning_rates(
     network: &Unfolded,
 ) -> ModuleLrScheduler {
     let steps = launch.steps.len();
-    let full = schedule(config.learning_rate, steps);
+    let full = schedule(config.learning_rate, steps, &DROPS);
     let scheduler = if launch.layers == 1 || config.training == Training::EndToEnd {
         ModuleLrSchedulerConfig::new(full.into())
     } else {
-        let earlier = schedule(config.learning_rate * config.earlier_layers_lr, steps);
+        let earlier = schedule(
+            config.learning_rate * config.earlier_layers_lr,
+            steps,
+            &DROPS,
+        );
         let newest = ParamGroup::ids_from_module(network.layers[launch.layers - 1].clone());
         ModuleLrSchedulerConfig::new(earlier.into()).with_group(newest, full)
     };
@@ -363,7 +370,7 @@ mod tests {
 
     #[test]
     fn learning_rate_drops_at_60_and_85_percent() {
-        let mut scheduler = schedule(1e-3, 100).init().unwrap();
+        let mut scheduler = schedule(1e-3, 100, &DROPS).init().unwrap();
         let rates: Vec<f64> = (0..100).map(|_| scheduler.step().base()).collect();
         assert_eq!(
             (rates[59], rates[60], rates[84]),
@@ -372,7 +379,7 @@ mod tests {
         assert_eq!((rates[85], rates[99]), (1e-3 * 0.02, 1e-3 * 0.02));
         // Launches too short for three parts still get a valid schedule.
         for steps in 1..5 {
-            schedule(1e-3, steps).init().unwrap();
+            schedule(1e-3, steps, &DROPS).init().unwrap();
         }
     }
 

@@ -1,0 +1,211 @@
+//! The test: every test image, with noise at every σ, denoised by each method; PSNR per image and
+//! their mean, and the mean nonzero coefficients per patch; `results.json` and the table.
+
+use crate::config::DenoiseConfig;
+use crate::dct::{dct_basis, dct_denoise};
+use crate::images::Image;
+use crate::model::Denoiser;
+use burn::tensor::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The methods, as `results.json` names them: the baselines, then the two networks.
+pub const METHODS: [&str; 4] = ["noisy", "dct", "learned_ista", "learned_iht"];
+
+/// One method's scores at one σ.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Scores {
+    /// PSNR of each test image (in `Results::images`' order), dB.
+    pub psnr: Vec<f64>,
+    /// Their mean, dB.
+    pub mean_psnr: f64,
+    /// Mean nonzero coefficients per patch (`None` for the noisy input).
+    pub nonzeros_per_patch: Option<f64>,
+}
+
+/// What `results.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Results {
+    /// The test images' names.
+    pub images: Vec<String>,
+    /// For each σ (as written: "25"), each method's scores.
+    pub sigmas: BTreeMap<String, BTreeMap<String, Scores>>,
+    /// Training's wall time in the invocation that finished it, seconds.
+    pub training_seconds: f64,
+    /// The test's wall time, seconds.
+    pub test_seconds: f64,
+}
+
+/// The first test image denoised by every method at one σ, kept for the pictures.
+pub struct Shown {
+    /// The noise level.
+    pub sigma: f64,
+    /// `(method, image)` pairs, the clean one first.
+    pub panels: Vec<(String, Image)>,
+}
+
+/// The noisy version of test image `index` at noise level `sigma` (of index `level`): the same
+/// noise for every method and every run with the same `test_seed`.
+pub fn noisy(image: &Image, config: &DenoiseConfig, index: usize, level: usize) -> Image {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.test_seed);
+    rng.set_stream((index * 1000 + level) as u64);
+    let sigma = config.sigmas[level] as f32;
+    let pixels = image.pixels.iter();
+    let noisy = pixels.map(|v| {
+        let noise: f32 = StandardNormal.sample(&mut rng);
+        v + sigma * noise
+    });
+    Image {
+        pixels: noisy.collect(),
+        ..image.clone()
+    }
+}
+
+/// Rows of patches a denoiser takes at once: bounds the memory of a large image.
+const CHUNK: usize = 16_384;
+
+/// Denoises `noisy`'s patches with `method` (a network, or the DCT for `None`); the rebuilt image
+/// and the mean nonzero coefficients per patch.
+fn denoise(
+    noisy: &Image,
+    network: Option<&Denoiser>,
+    config: &DenoiseConfig,
+    sigma: f64,
+    device: &Device,
+) -> (Image, f64) {
+    let p = config.patch;
+    let patches = noisy.patches(p);
+    let basis = dct_basis(p, device);
+    let (mut out, mut nonzeros) = (Vec::with_capacity(patches.len()), 0.0);
+    for chunk in patches.chunks(CHUNK * p * p) {
+        let rows = chunk.len() / (p * p);
+        let tensor = Tensor::<1>::from_floats(chunk, device).reshape([rows, p * p]);
+        let (estimate, code) = match network {
+            Some(network) => {
+                let sigmas = Tensor::<2>::full([rows, 1], sigma, device);
+                let (code, mean) = network.encode(tensor, sigmas);
+                let estimate = code.clone().matmul(network.dictionary.val()) + mean;
+                (estimate, code)
+            }
+            None => {
+                let estimate = dct_denoise(tensor, &basis, config.dct_threshold * sigma);
+                let code = estimate.clone().matmul(basis.clone().transpose());
+                (estimate, code)
+            }
+        };
+        let kept = code
+            .abs()
+            .greater_elem(1e-3)
+            .int()
+            .sum()
+            .into_scalar::<f64>();
+        nonzeros += kept;
+        out.extend(estimate.try_into_vec_as::<f32>().expect("float patches"));
+    }
+    let count = patches.len() / (p * p);
+    (noisy.from_patches(&out, p), nonzeros / count as f64)
+}
+
+/// Scores `networks` (learned IHT, its twin) and the baselines on `test` images at every σ;
+/// keeps the first image's pictures at the σ closest to 25.
+pub fn test(
+    config: &DenoiseConfig,
+    networks: &[Denoiser; 2],
+    test: &[Image],
+    device: &Device,
+    training_seconds: f64,
+) -> (Results, Shown) {
+    let started = std::time::Instant::now();
+    let shown_level = (0..config.sigmas.len())
+        .min_by(|&a, &b| {
+            (config.sigmas[a] - 25.0)
+                .abs()
+                .total_cmp(&(config.sigmas[b] - 25.0).abs())
+        })
+        .expect("at least one σ");
+    let mut shown = Shown {
+        sigma: config.sigmas[shown_level],
+        panels: vec![("clean".into(), test[0].clone())],
+    };
+    let mut sigmas = BTreeMap::new();
+    for (level, &sigma) in config.sigmas.iter().enumerate() {
+        let mut methods: BTreeMap<String, Scores> = BTreeMap::new();
+        for (index, image) in test.iter().enumerate() {
+            let noisy = noisy(image, config, index, level);
+            for method in METHODS {
+                let (estimate, nonzeros) = match method {
+                    "learned_iht" => denoise(&noisy, Some(&networks[0]), config, sigma, device),
+                    "learned_ista" => denoise(&noisy, Some(&networks[1]), config, sigma, device),
+                    "dct" => denoise(&noisy, None, config, sigma, device),
+                    _ => (noisy.clone(), f64::NAN),
+                };
+                let scores = methods.entry(method.into()).or_insert(Scores {
+                    psnr: Vec::new(),
+                    mean_psnr: 0.0,
+                    nonzeros_per_patch: nonzeros.is_finite().then_some(0.0),
+                });
+                scores.psnr.push(image.psnr(&estimate));
+                if let Some(mean) = &mut scores.nonzeros_per_patch {
+                    *mean += nonzeros / test.len() as f64;
+                }
+                if level == shown_level && index == 0 {
+                    shown.panels.push((method.into(), estimate));
+                }
+            }
+        }
+        for scores in methods.values_mut() {
+            scores.mean_psnr = scores.psnr.iter().sum::<f64>() / scores.psnr.len() as f64;
+        }
+        sigmas.insert(format!("{sigma}"), methods);
+    }
+    let results = Results {
+        images: test.iter().map(|i| i.name.clone()).collect(),
+        sigmas,
+        training_seconds,
+        test_seconds: started.elapsed().as_secs_f64(),
+    };
+    (results, shown)
+}
+
+impl Results {
+    /// The table: a row per σ and method, a column per test image and the mean.
+    pub fn table(&self) -> String {
+        let mut lines = vec![format!(
+            "{:>5}  {:<14}{}{:>9}{:>11}",
+            "σ",
+            "method",
+            self.images
+                .iter()
+                .map(|n| format!("{n:>11.11}"))
+                .collect::<String>(),
+            "mean",
+            "nonzeros"
+        )];
+        let mut sigmas: Vec<_> = self.sigmas.iter().collect();
+        sigmas.sort_by(|a, b| {
+            a.0.parse::<f64>()
+                .ok()
+                .partial_cmp(&b.0.parse::<f64>().ok())
+                .unwrap()
+        });
+        for (sigma, methods) in sigmas {
+            for method in METHODS {
+                let Some(scores) = methods.get(method) else {
+                    continue;
+                };
+                let per_image: String = scores.psnr.iter().map(|v| format!("{v:>11.2}")).collect();
+                let nonzeros = scores
+                    .nonzeros_per_patch
+                    .map_or("".into(), |n| format!("{n:.1}"));
+                lines.push(format!(
+                    "{sigma:>5}  {method:<14}{per_image}{:>9.2}{nonzeros:>11}",
+                    scores.mean_psnr
+                ));
+            }
+        }
+        lines.join("\n")
+    }
+}
