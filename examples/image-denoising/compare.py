@@ -39,8 +39,12 @@ def load(folder):
         if os.path.splitext(file)[1].lower() not in (".png", ".jpg", ".jpeg"):
             continue
         image = io.imread(file)
-        if image.ndim == 3:
-            image = np.round(rgb2gray(image[..., :3]) * 255)
+        if image.dtype == np.uint16:
+            image = np.round(image / 257.0)
+        if image.ndim == 3 and image.shape[-1] in (3, 4):
+            image = np.round(rgb2gray(image[..., :3].astype(np.float64) / 255.0) * 255)
+        elif image.ndim == 3:
+            image = image[..., 0]  # gray and alpha
         images[os.path.splitext(os.path.basename(file))[0]] = image.astype(np.float64)
     return images
 
@@ -66,7 +70,8 @@ def dct_denoise(noisy, sigma):
     keep = np.abs(coefficients) > 2.7 * sigma
     keep[:, 0] = True
     out = (coefficients * keep) @ basis
-    return reconstruct_from_patches_2d(out.reshape(-1, P, P), noisy.shape), keep.sum(1).mean()
+    # The constant coefficient (the mean) is always kept and not counted, as in the example.
+    return reconstruct_from_patches_2d(out.reshape(-1, P, P), noisy.shape), keep[:, 1:].sum(1).mean()
 
 
 def omp_denoise(noisy, sigma, dictionary):
@@ -138,7 +143,7 @@ def main():
         for method, scores in results["sigmas"][f"{sigma:g}"].items():
             per = " ".join(f"{v:6.2f}" for v in scores["psnr"])
             nz = scores["nonzeros_per_patch"]
-            print(f"σ={sigma:>4g} {method:<6} {per}  mean {scores['mean_psnr']:6.2f}" + (f"  nonzeros {nz:.1f}" if nz else ""))
+            print(f"σ={sigma:>4g} {method:<6} {per}  mean {scores['mean_psnr']:6.2f}" + (f"  nonzeros {nz:.1f}" if nz is not None else ""))
     print(json.dumps(results))
 
 

@@ -20,12 +20,12 @@ pub struct DenoiseConfig {
     /// Layers of the unfolded encoder.
     #[config(default = 5)]
     pub layers: usize,
-    /// Noise levels (standard deviation, pixel range 0–255): each training patch draws one, and
+    /// Noise levels (standard deviation, pixel range 0–255): each training crop draws one, and
     /// every method is scored at each.
     #[config(default = "vec![15.0, 25.0, 50.0]")]
     pub sigmas: Vec<f64>,
     /// Side of the square crops a training step denoises whole (all their overlapping patches),
-    /// at least `patch`.
+    /// from `patch` to 32.
     #[config(default = 16)]
     pub crop: usize,
     /// Training steps, each a fresh batch of noisy crops.
@@ -43,7 +43,8 @@ pub struct DenoiseConfig {
     /// The pseudo-gradient of the hard thresholds.
     #[config(default = "ThresholdEstimator::Kernel { bandwidth: 0.2 }")]
     pub estimator: ThresholdEstimator,
-    /// Keeps every threshold at `initial_threshold` (an ablation: only the weights learn).
+    /// Keeps learned IHT's thresholds at `initial_threshold` (an ablation: only its weights and
+    /// dictionary learn; the twin's thresholds still learn).
     #[config(default = false)]
     pub fixed_thresholds: bool,
     /// The patch-DCT baseline's threshold, in units of σ.
@@ -52,7 +53,7 @@ pub struct DenoiseConfig {
     /// Steps per epoch: a validation and a checkpoint after each.
     #[config(default = 500)]
     pub checkpoint_every: usize,
-    /// Seed of the initial network order, the training patches and their noise.
+    /// Seed of the training crops and their noise (the networks' start is not random).
     #[config(default = 0)]
     pub seed: u64,
     /// Seed of the test images' noise.
@@ -77,9 +78,10 @@ impl DenoiseConfig {
         if !(2..=32).contains(&self.patch) {
             return bad("patch", self.patch.to_string(), "2 to 32 pixels");
         }
-        if self.crop < self.patch {
-            let at_least = format!("at least `patch` = {}", self.patch);
-            return bad("crop", self.crop.to_string(), &at_least);
+        // The loss's rebuild matrix grows with crop⁴: 32 keeps it near 160 MB.
+        if self.crop < self.patch || self.crop > 32 {
+            let range = format!("from `patch` = {} to 32 pixels", self.patch);
+            return bad("crop", self.crop.to_string(), &range);
         }
         if side * side != self.atoms || side < self.patch {
             let square = format!("a square number ≥ patch² = {}", self.patch * self.patch);
@@ -163,6 +165,8 @@ mod tests {
         assert!(error(DenoiseConfig::new().with_atoms(36)).contains("`atoms`"));
         assert!(error(DenoiseConfig::new().with_sigmas(vec![0.0])).contains("`sigmas`"));
         assert!(error(DenoiseConfig::new().with_steps(0)).contains("`steps`"));
+        assert!(error(DenoiseConfig::new().with_crop(300)).contains("`crop`"));
+        assert!(error(DenoiseConfig::new().with_crop(4)).contains("`crop`"));
         DenoiseConfig::new().validate().unwrap();
     }
 }

@@ -35,23 +35,20 @@ const VALIDATION_STREAM: u64 = u64::MAX;
 
 /// The matrix that averages a `crop × crop` image's overlapping patches back into it:
 /// `(patches · patch²) × crop²`, the layout of [`Image::patches`] and [`Image::from_patches`].
+/// Each row has one entry: where that patch pixel goes, weighted by 1 / the patches covering it.
 pub fn rebuild_matrix(crop: usize, patch: usize, device: &Device) -> Tensor<2> {
-    let image = Image {
-        name: String::new(),
-        width: crop,
-        height: crop,
-        pixels: vec![0.0; crop * crop],
-    };
-    let size = image.patches(patch).len();
-    let mut matrix = vec![0.0f32; size * crop * crop];
-    let mut one = vec![0.0f32; size];
-    for (entry, row) in matrix.chunks_exact_mut(crop * crop).enumerate() {
-        // Row `entry`: where one patch pixel's value goes, with the weight averaging gives it.
-        one[entry] = 1.0;
-        row.copy_from_slice(&image.from_patches_unclipped(&one, patch));
-        one[entry] = 0.0;
+    let side = crop - patch + 1;
+    let covering = |i: usize| ((i + 1).min(patch).min(crop - i).min(side)) as f32;
+    let (rows, columns) = (side * side * patch * patch, crop * crop);
+    let mut matrix = vec![0.0f32; rows * columns];
+    for (r, c) in (0..side).flat_map(|r| (0..side).map(move |c| (r, c))) {
+        for (i, j) in (0..patch).flat_map(|i| (0..patch).map(move |j| (i, j))) {
+            let row = ((r * side + c) * patch + i) * patch + j;
+            let (y, x) = (r + i, c + j);
+            matrix[row * columns + y * crop + x] = 1.0 / (covering(y) * covering(x));
+        }
     }
-    Tensor::<1>::from_floats(matrix.as_slice(), device).reshape([size, crop * crop])
+    Tensor::<1>::from_floats(matrix.as_slice(), device).reshape([rows, columns])
 }
 
 impl NoisyCrops {
@@ -145,8 +142,7 @@ impl StepLoader {
         }
     }
 
-    /// The validation batch: 64 crops of the training images, with positions and noise training
-    /// never draws.
+    /// The validation batch: 64 crops of the training images, from a random stream of its own.
     pub fn validation(images: Arc<Vec<Image>>, config: &DenoiseConfig, device: &Device) -> Self {
         let loader = Self::training(images, config, 0, device);
         let (steps, epoch_steps) = (0..1, 1);
@@ -248,6 +244,26 @@ mod tests {
         assert_eq!(noisy(resumed.iter()), epochs[1]);
         // Each step's batch is its own: noise differs from step to step.
         assert_ne!(epochs[0][0], epochs[0][1]);
+        // The matrix rebuilds as averaging does.
+        let image = &images[0];
+        let small = Image {
+            pixels: image.pixels[..20 * 20].to_vec(),
+            width: 20,
+            height: 20,
+            ..image.clone()
+        };
+        let patches = Tensor::<1>::from_floats(small.patches(8).as_slice(), &device);
+        let rebuilt = patches
+            .reshape([1, -1])
+            .matmul(rebuild_matrix(20, 8, &device));
+        let rebuilt = rebuilt.try_into_vec_as::<f32>().unwrap();
+        let averaged = small.from_patches_unclipped(&small.patches(8), 8);
+        assert!(
+            rebuilt
+                .iter()
+                .zip(&averaged)
+                .all(|(a, b)| (a - b).abs() < 1e-3)
+        );
         // The noise has the level drawn: σ² ≈ the mean squared difference of the pixels (the
         // first row of a crop's first patch is its first row's first pixels).
         let config = config.with_sigmas(vec![20.0]);

@@ -92,13 +92,14 @@ mod tests {
     fn thresholding_keeps_large_coefficients_and_the_mean() {
         let device = Device::flex();
         let basis = dct_basis(4, &device);
-        // A patch of mean 3 plus one strong and one weak cosine.
+        // A patch of a small mean plus one strong and one weak cosine: the mean's coefficient is
+        // below the threshold, and kept.
         let mut coefficients = vec![0.0f32; 16];
-        (coefficients[0], coefficients[5], coefficients[9]) = (12.0, 5.0, -0.5);
+        (coefficients[0], coefficients[5], coefficients[9]) = (0.5, 5.0, -0.5);
         let code = Tensor::<1>::from_floats(coefficients.as_slice(), &device).reshape([1, 16]);
         let patch = code.matmul(basis.clone());
         let denoised = dct_denoise(patch, &basis, 1.0).matmul(basis.transpose());
-        let expected = [12.0, 5.0];
+        let expected = [0.5, 5.0];
         let got = values(denoised);
         assert!((got[0] - expected[0]).abs() < 1e-4 && (got[5] - expected[1]).abs() < 1e-4);
         assert!(got[9].abs() < 1e-5);

@@ -64,11 +64,12 @@ pub fn noisy(image: &Image, config: &DenoiseConfig, index: usize, level: usize) 
     }
 }
 
-/// Rows of patches a denoiser takes at once: bounds the memory of a large image.
+/// Patches a denoiser takes at once (whole rows of them): bounds the memory of a large image.
 const CHUNK: usize = 16_384;
 
-/// Denoises `noisy`'s patches with `method` (a network, or the DCT for `None`); the rebuilt image
-/// and the mean nonzero coefficients per patch.
+/// Denoises `noisy`'s patches with a network, or the DCT for `None`; the rebuilt image and the
+/// mean nonzero coefficients per patch (the DCT's without its constant one, which a network's
+/// code leaves out too).
 fn denoise(
     noisy: &Image,
     network: Option<&Denoiser>,
@@ -77,15 +78,18 @@ fn denoise(
     device: &Device,
 ) -> (Image, f64) {
     let p = config.patch;
-    let patches = noisy.patches(p);
+    let (rows, cols) = (noisy.height - p + 1, noisy.width - p + 1);
     let basis = dct_basis(p, device);
-    let (mut out, mut nonzeros) = (Vec::with_capacity(patches.len()), 0.0);
-    for chunk in patches.chunks(CHUNK * p * p) {
-        let rows = chunk.len() / (p * p);
-        let tensor = Tensor::<1>::from_floats(chunk, device).reshape([rows, p * p]);
+    let mut sum = vec![0.0f32; noisy.pixels.len()];
+    let mut count = vec![0.0f32; noisy.pixels.len()];
+    let mut nonzeros = 0.0;
+    for first in (0..rows).step_by((CHUNK / cols).max(1)) {
+        let chunk = noisy.patch_rows(p, first..(first + (CHUNK / cols).max(1)).min(rows));
+        let patches = chunk.len() / (p * p);
+        let tensor = Tensor::<1>::from_floats(chunk.as_slice(), device).reshape([patches, p * p]);
         let (estimate, code) = match network {
             Some(network) => {
-                let sigmas = Tensor::<2>::full([rows, 1], sigma, device);
+                let sigmas = Tensor::<2>::full([patches, 1], sigma, device);
                 let (code, mean) = network.encode(tensor, sigmas);
                 let estimate = code.clone().matmul(network.dictionary.val()) + mean;
                 (estimate, code)
@@ -93,20 +97,20 @@ fn denoise(
             None => {
                 let estimate = dct_denoise(tensor, &basis, config.dct_threshold * sigma);
                 let code = estimate.clone().matmul(basis.clone().transpose());
-                (estimate, code)
+                (estimate, code.slice([0..patches, 1..p * p]))
             }
         };
-        let kept = code
-            .abs()
-            .greater_elem(1e-3)
-            .int()
-            .sum()
-            .into_scalar::<f64>();
-        nonzeros += kept;
-        out.extend(estimate.try_into_vec_as::<f32>().expect("float patches"));
+        let kept = code.abs().greater_elem(1e-3).int().sum();
+        nonzeros += kept.into_scalar::<f64>();
+        let estimate = estimate.try_into_vec_as::<f32>().expect("float patches");
+        noisy.add_patches(&estimate, p, first, &mut sum, &mut count);
     }
-    let count = patches.len() / (p * p);
-    (noisy.from_patches(&out, p), nonzeros / count as f64)
+    let pixels = sum
+        .iter()
+        .zip(&count)
+        .map(|(s, n)| (s / n).clamp(0.0, 255.0));
+    let mean_nonzeros = nonzeros / (rows * cols) as f64;
+    (noisy.with_pixels(pixels.collect()), mean_nonzeros)
 }
 
 /// Scores `networks` (learned IHT, its twin) and the baselines on `test` images at every σ;

@@ -2,6 +2,7 @@
 //! rebuilt from patches by averaging the overlaps.
 
 use crate::error::Error;
+use std::ops::Range;
 use std::path::Path;
 
 /// A grayscale image, pixels 0–255 row by row.
@@ -97,9 +98,14 @@ impl Image {
 
     /// Every overlapping `patch × patch` patch (stride 1), row by row: `count × patch²` values.
     pub fn patches(&self, patch: usize) -> Vec<f32> {
-        let (rows, cols) = (self.height - patch + 1, self.width - patch + 1);
-        let mut out = Vec::with_capacity(rows * cols * patch * patch);
-        for r in 0..rows {
+        self.patch_rows(patch, 0..self.height - patch + 1)
+    }
+
+    /// The patches whose top row is in `rows`, in the layout of [`patches`](Self::patches).
+    pub fn patch_rows(&self, patch: usize, rows: Range<usize>) -> Vec<f32> {
+        let cols = self.width - patch + 1;
+        let mut out = Vec::with_capacity(rows.len() * cols * patch * patch);
+        for r in rows {
             for c in 0..cols {
                 for i in 0..patch {
                     let start = (r + i) * self.width + c;
@@ -110,23 +116,19 @@ impl Image {
         out
     }
 
-    /// The image of this one's size whose pixels average the `patches` (as [`patches`](
-    /// Self::patches) lays them out) that cover them, clipped to 0–255.
-    pub fn from_patches(&self, patches: &[f32], patch: usize) -> Self {
-        let pixels = self.from_patches_unclipped(patches, patch);
-        Self {
-            pixels: pixels.into_iter().map(|v| v.clamp(0.0, 255.0)).collect(),
-            ..self.clone()
-        }
-    }
-
-    /// The pixels of [`from_patches`](Self::from_patches), before clipping.
-    pub fn from_patches_unclipped(&self, patches: &[f32], patch: usize) -> Vec<f32> {
-        let (rows, cols) = (self.height - patch + 1, self.width - patch + 1);
-        let mut sum = vec![0.0f32; self.pixels.len()];
-        let mut count = vec![0.0f32; self.pixels.len()];
+    /// Adds the `patches` of [`patch_rows`](Self::patch_rows) from row `first` on to each
+    /// pixel's running `sum` and `count`.
+    pub fn add_patches(
+        &self,
+        patches: &[f32],
+        patch: usize,
+        first: usize,
+        sum: &mut [f32],
+        count: &mut [f32],
+    ) {
+        let cols = self.width - patch + 1;
         for (index, values) in patches.chunks_exact(patch * patch).enumerate() {
-            let (r, c) = (index / cols, index % cols);
+            let (r, c) = (first + index / cols, index % cols);
             for (i, row) in values.chunks_exact(patch).enumerate() {
                 let start = (r + i) * self.width + c;
                 for (j, v) in row.iter().enumerate() {
@@ -135,8 +137,32 @@ impl Image {
                 }
             }
         }
-        debug_assert_eq!(patches.len(), rows * cols * patch * patch);
+    }
+
+    /// The image of this one's size whose pixels average the `patches` (as [`patches`](
+    /// Self::patches) lays them out) that cover them, clipped to 0–255.
+    pub fn from_patches(&self, patches: &[f32], patch: usize) -> Self {
+        let pixels = self.from_patches_unclipped(patches, patch);
+        self.with_pixels(pixels.into_iter().map(|v| v.clamp(0.0, 255.0)).collect())
+    }
+
+    /// The pixels of [`from_patches`](Self::from_patches), before clipping.
+    pub fn from_patches_unclipped(&self, patches: &[f32], patch: usize) -> Vec<f32> {
+        let mut sum = vec![0.0f32; self.pixels.len()];
+        let mut count = vec![0.0f32; self.pixels.len()];
+        self.add_patches(patches, patch, 0, &mut sum, &mut count);
         sum.iter().zip(&count).map(|(s, n)| s / n).collect()
+    }
+
+    /// This image with other pixels.
+    pub fn with_pixels(&self, pixels: Vec<f32>) -> Self {
+        let (name, width, height) = (self.name.clone(), self.width, self.height);
+        Self {
+            name,
+            width,
+            height,
+            pixels,
+        }
     }
 
     /// Peak signal-to-noise ratio of `estimate` against this image, in dB (peak 255).

@@ -66,8 +66,8 @@ struct Cli {
     out: Option<PathBuf>,
     /// Continue the run in DIR from its newest checkpoints.
     #[arg(long, value_name = "DIR", conflicts_with_all = [
-        "images", "config", "steps", "layers", "atoms", "sigmas", "seed", "fixed_thresholds", "out",
-        "trained",
+        "images", "test_images", "config", "steps", "layers", "atoms", "sigmas", "seed",
+        "fixed_thresholds", "out", "trained",
     ])]
     resume: Option<PathBuf>,
     /// Test the networks of the finished run in DIR (on --test-images), without training.
@@ -107,10 +107,16 @@ impl Cli {
     }
 }
 
-/// A run's config.json.
-fn run_config(dir: &Path) -> Result<(RunDir, DenoiseConfig), Error> {
-    let run = RunDir::open_locked(dir)?;
-    Ok((run, DenoiseConfig::from_file(&dir.join("config.json"))?))
+/// The config of the run in `dir`.
+fn read_config(dir: &Path) -> Result<DenoiseConfig, Error> {
+    if !dir.join("config.json").is_file() {
+        let reason = "holds no run (no config.json): pass the `--out` of a run";
+        return Err(Error::Common(sparse_coding::error::Error::RunDir(
+            dir.into(),
+            reason.into(),
+        )));
+    }
+    DenoiseConfig::from_file(&dir.join("config.json"))
 }
 
 /// A set of images: the folder's, or the bundled ones.
@@ -135,48 +141,52 @@ fn images(
 /// Trains (or loads) the networks, tests them and writes the results; `false` when stopped.
 fn run(cli: &Cli, interrupter: &Interrupter) -> Result<bool, Error> {
     let started = std::time::Instant::now();
-    let (run, config, networks) = match (&cli.resume, &cli.trained) {
+    // A new run's config, or that of the run it continues or tests.
+    let mut config = match (&cli.resume, &cli.trained) {
+        (Some(dir), _) | (_, Some(dir)) => read_config(dir)?,
+        (None, None) => cli.config()?,
+    };
+    config.device = cli.device.unwrap_or(config.device);
+    if cli.trained.is_some() {
+        config.test_images = cli.test_images.clone().or(config.test_images);
+    }
+    config.validate()?;
+    // The images before the run directory: a bad folder leaves no run behind.
+    let test_images = images(&config.test_images, true, &config, cli.quiet)?;
+    let training = match cli.trained {
+        Some(_) => None,
+        None => Some(Arc::new(images(&config.images, false, &config, cli.quiet)?)),
+    };
+    let device = config.device.open()?;
+    let (run, networks) = match (&cli.resume, &cli.trained) {
         (_, Some(trained)) => {
-            let (_, mut config) = run_config(trained)?;
-            config.device = cli.device.unwrap_or(config.device);
-            config.test_images = cli.test_images.clone().or(config.test_images);
-            let device = config.device.open()?;
             let load = |(name, soft): &(&str, bool)| {
                 let file = trained.join(name).join("model.bpk");
-                Denoiser::init(&config, *soft, &device)
-                    .try_load_file(&file)
-                    .map_err(|e| {
-                        let reason =
-                            format!("cannot be loaded ({e}): pass a finished run to --trained");
-                        Error::Images(file, reason)
-                    })
+                let network = Denoiser::init(&config, *soft, &device);
+                network.try_load_file(&file).map_err(|e| {
+                    let reason =
+                        format!("cannot be loaded ({e}): pass a finished run to --trained");
+                    Error::Images(file, reason)
+                })
             };
             let networks = [load(&NETWORKS[0])?, load(&NETWORKS[1])?];
             let run = RunDir::create(&cli.out("image-denoising-test"), &config)?;
-            (run, config, Some(networks))
+            (run, Some(networks))
         }
         (Some(dir), None) => {
-            let (run, mut config) = run_config(dir)?;
+            let run = RunDir::open_locked(dir)?;
             if dir.join("results.json").exists() {
                 println!("{} is finished: see its results.json", dir.display());
                 return Ok(true);
             }
-            config.device = cli.device.unwrap_or(config.device);
-            (run, config, None)
+            (run, None)
         }
-        (None, None) => {
-            let config = cli.config()?;
-            config.validate()?;
-            let run = RunDir::create(&cli.out("image-denoising"), &config)?;
-            (run, config, None)
-        }
+        (None, None) => (RunDir::create(&cli.out("image-denoising"), &config)?, None),
     };
-    config.validate()?;
-    let test_images = images(&config.test_images, true, &config, cli.quiet)?;
-    let networks = match networks {
-        Some(networks) => networks,
-        None => {
-            let training = Arc::new(images(&config.images, false, &config, cli.quiet)?);
+    let networks = match (networks, training) {
+        (Some(networks), _) => networks,
+        (None, training) => {
+            let training = training.expect("training images for a run that trains");
             if !cli.quiet {
                 eprintln!(
                     "image denoising: {} training and {} test images, {}×{} patches, {} atoms, {} \
@@ -194,10 +204,8 @@ fn run(cli: &Cli, interrupter: &Interrupter) -> Result<bool, Error> {
             }
             let Some(networks) = train(&config, &run.path, training, interrupter, cli.quiet)?
             else {
-                eprintln!(
-                    "training stopped; continue with --resume {}",
-                    run.path.display()
-                );
+                let path = run.path.display();
+                eprintln!("training stopped; continue with --resume {path}");
                 return Ok(false);
             };
             for (network, (name, _)) in networks.iter().zip(NETWORKS) {
@@ -210,13 +218,14 @@ fn run(cli: &Cli, interrupter: &Interrupter) -> Result<bool, Error> {
             networks
         }
     };
-    let device = config.device.open()?;
     let networks = networks.map(|n| n.fork(&device));
     let training_seconds = started.elapsed().as_secs_f64();
     let (results, shown) = test(&config, &networks, &test_images, &device, training_seconds);
     let json = serde_json::to_string_pretty(&results).expect("results serialise");
     write_atomic(&run.path.join("results.json"), json.as_bytes())?;
-    plot_run(&run.path, &config, &networks[0], &shown)?;
+    // A tested run's training curves are those of the run that trained its networks.
+    let logs = cli.trained.as_deref().unwrap_or(&run.path);
+    plot_run(&run.path, logs, &config, &networks[0], &shown)?;
     println!("{}", results.table());
     if !cli.quiet {
         println!(

@@ -12,9 +12,11 @@ use sparse_coding::plot::{Chart, save};
 use sparse_coding::run_dir::write_atomic;
 use std::path::Path;
 
-/// `atoms.png`, `denoised.png` and `training.png` in the run directory `out`.
+/// `atoms.png`, `denoised.png` and `training.png` in the run directory `out`; the networks'
+/// metric logs are in the run directory `logs`.
 pub fn plot_run(
     out: &Path,
+    logs: &Path,
     config: &DenoiseConfig,
     learned: &Denoiser,
     shown: &Shown,
@@ -24,7 +26,7 @@ pub fn plot_run(
     // Each network's validation loss per epoch, from burn-train's own summary of its logs, as
     // PSNR (the loss is the mean squared error per pixel).
     let history = |(name, _): &(&str, bool)| {
-        let summary = LearnerSummary::new(out.join(name), &["Loss"]).ok();
+        let summary = LearnerSummary::new(logs.join(name), &["Loss"]).ok();
         let entries = summary
             .into_iter()
             .flat_map(|s| s.metrics.valid)

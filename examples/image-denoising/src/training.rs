@@ -3,8 +3,8 @@
 //! - Learned IHT and its soft twin start from the same overcomplete DCT dictionary and ISTA's
 //!   weights, and train on the same batches with the same recipe and budget: one burn-train
 //!   launch each, end to end.
-//! - Each step: `batch` patches of the training images with fresh noise; the loss is the mean
-//!   squared error of the rebuilt patches.
+//! - Each step: `batch` crops of the training images with fresh noise; the loss is the mean
+//!   squared error of the crops rebuilt from their denoised patches.
 //! - Adam with PyTorch's ε, at `learning_rate`, ×0.2 after 60% of the steps and ×0.04 after 85%
 //!   (the first example's schedule, with a higher last part).
 //! - An epoch is `checkpoint_every` steps, with a validation and burn-train's checkpoint after it.

@@ -161,14 +161,24 @@ fn bad_input_gets_one_line_and_exit_code_2() {
     image::GrayImage::new(5, 30)
         .save(tiny.join("tiny.png"))
         .unwrap();
+    // 12 pixels: holds a patch, but not a training crop.
+    let small = root.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    image::GrayImage::new(12, 12)
+        .save(small.join("small.png"))
+        .unwrap();
+    let big_crop = root.join("big-crop.json");
+    std::fs::write(&big_crop, r#"{"crop": 300}"#).unwrap();
     let out = root.join("out");
-    let cases: [(&[&str], &[&Path], &str); 5] = [
+    let cases: [(&[&str], &[&Path], &str); 7] = [
         (
             &["--images"],
             &[&empty],
             "holds no readable PNG or JPEG image",
         ),
         (&["--test-images"], &[&tiny], "smaller than"),
+        (&["--images"], &[&small], "smaller than 16×16"),
+        (&["--config"], &[&big_crop], "invalid `crop` = 300"),
         (&["--atoms", "200"], &[], "invalid `atoms` = 200"),
         (&["--sigmas", "0"], &[], "invalid `sigmas`"),
         (&["--resume"], &[&empty], "holds no run"),
@@ -183,7 +193,8 @@ fn bad_input_gets_one_line_and_exit_code_2() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
         assert_eq!(message.lines().count(), 1, "{args:?}: {message}");
         assert!(message.contains(expected), "{args:?}: {message}");
-        let _ = std::fs::remove_dir_all(&out);
+        // Refused before a run directory exists: the same `--out` is free for the next try.
+        assert!(!out.exists(), "{args:?} left a run behind");
     }
     let _ = std::fs::remove_dir_all(&root);
 }
