@@ -51,18 +51,17 @@ pub fn overcomplete_dct(patch: usize, atoms: usize, device: &Device) -> Tensor<2
     separable(patch, (atoms as f64).sqrt().round() as usize, device)
 }
 
-/// Patch-DCT hard thresholding: each patch's DCT coefficients below `threshold` in magnitude set
-/// to zero, the constant one kept. `patches` is `count × patch²`.
-pub fn dct_denoise(patches: Tensor<2>, basis: &Tensor<2>, threshold: f64) -> Tensor<2> {
+/// Patch-DCT hard thresholding's code: each patch's DCT coefficients, those below `threshold`
+/// in magnitude set to zero, the constant one kept. `patches` is `count × patch²`; the denoised
+/// patches are the code times `basis`.
+pub fn dct_code(patches: Tensor<2>, basis: &Tensor<2>, threshold: f64) -> Tensor<2> {
     let coefficients = patches.matmul(basis.clone().transpose());
     let keep = coefficients.clone().abs().greater_elem(threshold);
     // The constant (first) coefficient is the patch's mean, never thresholded.
     let [count, size] = coefficients.dims();
     let first = Tensor::<2>::ones([count, 1], &keep.device()).greater_elem(0.0);
     let keep = Tensor::cat(vec![first, keep.slice([0..count, 1..size])], 1);
-    coefficients
-        .mask_fill(keep.bool_not(), 0.0)
-        .matmul(basis.clone())
+    coefficients.mask_fill(keep.bool_not(), 0.0)
 }
 
 #[cfg(test)]
@@ -98,7 +97,7 @@ mod tests {
         (coefficients[0], coefficients[5], coefficients[9]) = (0.5, 5.0, -0.5);
         let code = Tensor::<1>::from_floats(coefficients.as_slice(), &device).reshape([1, 16]);
         let patch = code.matmul(basis.clone());
-        let denoised = dct_denoise(patch, &basis, 1.0).matmul(basis.transpose());
+        let denoised = dct_code(patch, &basis, 1.0);
         let expected = [0.5, 5.0];
         let got = values(denoised);
         assert!((got[0] - expected[0]).abs() < 1e-4 && (got[5] - expected[1]).abs() < 1e-4);

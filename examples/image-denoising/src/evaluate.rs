@@ -2,7 +2,7 @@
 //! their mean, and the mean nonzero coefficients per patch; `results.json` and the table.
 
 use crate::config::DenoiseConfig;
-use crate::dct::{dct_basis, dct_denoise};
+use crate::dct::{dct_basis, dct_code};
 use crate::images::Image;
 use crate::model::Denoiser;
 use burn::tensor::{Device, Tensor};
@@ -67,36 +67,36 @@ pub fn noisy(image: &Image, config: &DenoiseConfig, index: usize, level: usize) 
 /// Patches a denoiser takes at once (whole rows of them): bounds the memory of a large image.
 const CHUNK: usize = 16_384;
 
-/// Denoises `noisy`'s patches with a network, or the DCT for `None`; the rebuilt image and the
-/// mean nonzero coefficients per patch (the DCT's without its constant one, which a network's
-/// code leaves out too).
+/// Denoises `noisy`'s patches with a network, or for `None` the DCT of `basis`; the rebuilt
+/// image and the mean nonzero coefficients per patch (the DCT's without its constant one, which
+/// a network's code leaves out too).
 fn denoise(
     noisy: &Image,
     network: Option<&Denoiser>,
+    basis: &Tensor<2>,
     config: &DenoiseConfig,
     sigma: f64,
-    device: &Device,
 ) -> (Image, f64) {
-    let p = config.patch;
+    let (p, device) = (config.patch, basis.device());
     let (rows, cols) = (noisy.height - p + 1, noisy.width - p + 1);
-    let basis = dct_basis(p, device);
+    let band = (CHUNK / cols).max(1);
     let mut sum = vec![0.0f32; noisy.pixels.len()];
     let mut count = vec![0.0f32; noisy.pixels.len()];
     let mut nonzeros = 0.0;
-    for first in (0..rows).step_by((CHUNK / cols).max(1)) {
-        let chunk = noisy.patch_rows(p, first..(first + (CHUNK / cols).max(1)).min(rows));
+    for first in (0..rows).step_by(band) {
+        let chunk = noisy.patch_rows(p, first..(first + band).min(rows));
         let patches = chunk.len() / (p * p);
-        let tensor = Tensor::<1>::from_floats(chunk.as_slice(), device).reshape([patches, p * p]);
+        let tensor = Tensor::<1>::from_floats(chunk.as_slice(), &device).reshape([patches, p * p]);
         let (estimate, code) = match network {
             Some(network) => {
-                let sigmas = Tensor::<2>::full([patches, 1], sigma, device);
+                let sigmas = Tensor::<2>::full([patches, 1], sigma, &device);
                 let (code, mean) = network.encode(tensor, sigmas);
                 let estimate = code.clone().matmul(network.dictionary.val()) + mean;
                 (estimate, code)
             }
             None => {
-                let estimate = dct_denoise(tensor, &basis, config.dct_threshold * sigma);
-                let code = estimate.clone().matmul(basis.clone().transpose());
+                let code = dct_code(tensor, basis, config.dct_threshold * sigma);
+                let estimate = code.clone().matmul(basis.clone());
                 (estimate, code.slice([0..patches, 1..p * p]))
             }
         };
@@ -105,12 +105,8 @@ fn denoise(
         let estimate = estimate.try_into_vec_as::<f32>().expect("float patches");
         noisy.add_patches(&estimate, p, first, &mut sum, &mut count);
     }
-    let pixels = sum
-        .iter()
-        .zip(&count)
-        .map(|(s, n)| (s / n).clamp(0.0, 255.0));
     let mean_nonzeros = nonzeros / (rows * cols) as f64;
-    (noisy.with_pixels(pixels.collect()), mean_nonzeros)
+    (noisy.averaged(&sum, &count), mean_nonzeros)
 }
 
 /// Scores `networks` (learned IHT, its twin) and the baselines on `test` images at every σ;
@@ -134,6 +130,7 @@ pub fn test(
         sigma: config.sigmas[shown_level],
         panels: vec![("clean".into(), test[0].clone())],
     };
+    let basis = dct_basis(config.patch, device);
     let mut sigmas = BTreeMap::new();
     for (level, &sigma) in config.sigmas.iter().enumerate() {
         let mut methods: BTreeMap<String, Scores> = BTreeMap::new();
@@ -141,9 +138,9 @@ pub fn test(
             let noisy = noisy(image, config, index, level);
             for method in METHODS {
                 let (estimate, nonzeros) = match method {
-                    "learned_iht" => denoise(&noisy, Some(&networks[0]), config, sigma, device),
-                    "learned_ista" => denoise(&noisy, Some(&networks[1]), config, sigma, device),
-                    "dct" => denoise(&noisy, None, config, sigma, device),
+                    "learned_iht" => denoise(&noisy, Some(&networks[0]), &basis, config, sigma),
+                    "learned_ista" => denoise(&noisy, Some(&networks[1]), &basis, config, sigma),
+                    "dct" => denoise(&noisy, None, &basis, config, sigma),
                     _ => (noisy.clone(), f64::NAN),
                 };
                 let scores = methods.entry(method.into()).or_insert(Scores {

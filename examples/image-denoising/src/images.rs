@@ -139,29 +139,18 @@ impl Image {
         }
     }
 
-    /// The image of this one's size whose pixels average the `patches` (as [`patches`](
-    /// Self::patches) lays them out) that cover them, clipped to 0–255.
-    pub fn from_patches(&self, patches: &[f32], patch: usize) -> Self {
-        let pixels = self.from_patches_unclipped(patches, patch);
-        self.with_pixels(pixels.into_iter().map(|v| v.clamp(0.0, 255.0)).collect())
-    }
-
-    /// The pixels of [`from_patches`](Self::from_patches), before clipping.
-    pub fn from_patches_unclipped(&self, patches: &[f32], patch: usize) -> Vec<f32> {
-        let mut sum = vec![0.0f32; self.pixels.len()];
-        let mut count = vec![0.0f32; self.pixels.len()];
-        self.add_patches(patches, patch, 0, &mut sum, &mut count);
-        sum.iter().zip(&count).map(|(s, n)| s / n).collect()
-    }
-
-    /// This image with other pixels.
-    pub fn with_pixels(&self, pixels: Vec<f32>) -> Self {
-        let (name, width, height) = (self.name.clone(), self.width, self.height);
+    /// The image of this one's size whose pixels are `sum / count`, the running sums and counts
+    /// of [`add_patches`](Self::add_patches), clipped to 0–255: the patches' overlaps averaged.
+    pub fn averaged(&self, sum: &[f32], count: &[f32]) -> Self {
+        let pixels = sum
+            .iter()
+            .zip(count)
+            .map(|(s, n)| (s / n).clamp(0.0, 255.0));
         Self {
-            name,
-            width,
-            height,
-            pixels,
+            name: self.name.clone(),
+            width: self.width,
+            height: self.height,
+            pixels: pixels.collect(),
         }
     }
 
@@ -197,7 +186,9 @@ mod tests {
         assert_eq!(patches.len(), 8 * 6 * 16);
         // Patch (row 2, column 3) starts at pixel (2, 3).
         assert_eq!(patches[(2 * 8 + 3) * 16], image.pixels[2 * 11 + 3]);
-        assert_eq!(image.from_patches(&patches, 4), image);
+        let (mut sum, mut count) = (vec![0.0; 99], vec![0.0; 99]);
+        image.add_patches(&patches, 4, 0, &mut sum, &mut count);
+        assert_eq!(image.averaged(&sum, &count), image);
         assert_eq!(image.psnr(&image), f64::INFINITY);
     }
 

@@ -109,14 +109,7 @@ impl Cli {
 
 /// The config of the run in `dir`.
 fn read_config(dir: &Path) -> Result<DenoiseConfig, Error> {
-    if !dir.join("config.json").is_file() {
-        let reason = "holds no run (no config.json): pass the `--out` of a run";
-        return Err(Error::Common(sparse_coding::error::Error::RunDir(
-            dir.into(),
-            reason.into(),
-        )));
-    }
-    DenoiseConfig::from_file(&dir.join("config.json"))
+    DenoiseConfig::from_file(&RunDir::config_file(dir)?)
 }
 
 /// A set of images: the folder's, or the bundled ones.

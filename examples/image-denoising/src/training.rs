@@ -66,6 +66,7 @@ pub fn train(
         let launch = Launch {
             config,
             dir: &dir,
+            epochs,
             start,
             images: images.clone(),
             device: &device,
@@ -98,6 +99,8 @@ pub fn train(
 struct Launch<'a> {
     config: &'a DenoiseConfig,
     dir: &'a Path,
+    /// Its epochs, the last of them perhaps shorter.
+    epochs: usize,
     /// The epoch whose checkpoint it continues from (0 for none).
     start: usize,
     images: Arc<Vec<Image>>,
@@ -114,7 +117,6 @@ impl Launch<'_> {
         name: &str,
     ) -> Result<Option<Denoiser>, Error> {
         let config = self.config;
-        let epochs = config.steps.div_ceil(config.checkpoint_every);
         let scheduler = schedule(config.learning_rate, config.steps, &DROPS)
             .init()
             .expect("a valid schedule: positive rates, increasing milestones");
@@ -136,7 +138,7 @@ impl Launch<'_> {
                 .with_interrupter(self.interrupter.clone())
                 .with_application_logger(None)
                 .renderer(renderer)
-                .num_epochs(epochs)
+                .num_epochs(self.epochs)
                 .label(name);
         if self.start > 0 {
             launch = launch.checkpoint(self.start);

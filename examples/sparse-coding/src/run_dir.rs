@@ -47,18 +47,25 @@ impl RunDir {
 
     /// Opens the run in `path` to resume it: its lock, and the config it was started with.
     pub fn open(path: &Path) -> Result<(Self, ExperimentConfig), Error> {
-        let run = Self::open_locked(path)?;
-        let file = path.join("config.json");
+        let file = Self::config_file(path)?;
+        let run = Self::lock(path)?;
         Ok((run, ExperimentConfig::new().merge_file(&file, None)?))
     }
 
     /// Takes the lock of the run in `path`, refusing a folder without a `config.json`.
     pub fn open_locked(path: &Path) -> Result<Self, Error> {
-        if !path.join("config.json").is_file() {
+        Self::config_file(path)?;
+        Self::lock(path)
+    }
+
+    /// The `config.json` of the run in `path`, refusing a folder without one.
+    pub fn config_file(path: &Path) -> Result<PathBuf, Error> {
+        let file = path.join("config.json");
+        if !file.is_file() {
             let reason = "holds no run (no config.json): pass the `--out` of a run";
             return Err(Error::RunDir(path.to_path_buf(), reason.into()));
         }
-        Self::lock(path)
+        Ok(file)
     }
 
     /// Takes the directory's lock (released by the OS on any exit, a kill included), or names
