@@ -53,8 +53,18 @@ pub struct StepLoader {
 impl StepLoader {
     /// The validation set: one step of `validation_samples`, the same every epoch.
     pub fn validation(problem: &Arc<Problem>, config: &ExperimentConfig, device: &Device) -> Self {
-        let samples = config.validation_samples;
-        Self::of(problem, config, Stream::Validation, samples, device)
+        let batch = config.validation_samples;
+        Self {
+            problem: problem.clone(),
+            seed: config.seed,
+            stream: Stream::Validation,
+            batch,
+            steps: 0..1,
+            epoch_steps: 1,
+            rows: 0..batch,
+            next_epoch: None,
+            operator: problem.operator(device),
+        }
     }
 
     /// The training batches of the run's `steps`, from epoch `start_epoch` (0-based) on.
@@ -66,31 +76,13 @@ impl StepLoader {
         device: &Device,
     ) -> Self {
         Self {
+            stream: Stream::Train,
+            batch: config.batch,
+            rows: 0..config.batch,
             steps,
             epoch_steps: config.checkpoint_every,
             next_epoch: Some(Arc::new(AtomicUsize::new(start_epoch))),
-            ..Self::of(problem, config, Stream::Train, config.batch, device)
-        }
-    }
-
-    /// Step 0 of `stream`, every epoch.
-    fn of(
-        problem: &Arc<Problem>,
-        config: &ExperimentConfig,
-        stream: Stream,
-        batch: usize,
-        device: &Device,
-    ) -> Self {
-        Self {
-            problem: problem.clone(),
-            seed: config.seed,
-            stream,
-            batch,
-            steps: 0..1,
-            epoch_steps: 1,
-            rows: 0..batch,
-            next_epoch: None,
-            operator: problem.operator(device),
+            ..Self::validation(problem, config, device)
         }
     }
 
@@ -159,7 +151,7 @@ impl DataLoader<SparseBatch> for StepLoader {
     }
 
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<SparseBatch>> {
-        let operator = self.operator.to_device(device);
+        let operator = self.problem.operator(device);
         Arc::new(Self {
             operator,
             ..self.clone()

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::least_squares;
 use crate::model::{Layer, Shrink, Unfolded};
 use crate::problem::{Operator, Problem, Samples, Stream};
+use crate::run_dir::RunClock;
 use crate::scores::{FAILURE_DB, MethodScores, host, nmse_db, support};
 use burn_hardshrink::DeviceName;
 use serde::{Deserialize, Serialize};
@@ -40,9 +41,9 @@ impl Results {
         config: &ExperimentConfig,
         problem: &Problem,
         [hard, soft]: [Unfolded; 2],
-        training_seconds: f64,
-        wall: impl Fn() -> f64,
+        clock: RunClock,
     ) -> Result<Self, Error> {
+        let training_seconds = clock.seconds();
         let device = config.devices[0].open()?;
         let operator = problem.operator(&device);
         let layers = config.layers;
@@ -87,7 +88,7 @@ impl Results {
             ista: baseline(Method::Ista),
             fista: baseline(Method::Fista),
             iht: baseline(Method::Iht),
-            wall_seconds: wall(),
+            wall_seconds: clock.seconds(),
             steps: config.steps,
             device: config.devices[0],
         })

@@ -121,7 +121,8 @@ impl Cli {
 fn run(cli: &Cli, interrupter: &Interrupter) -> Result<bool, Error> {
     let (run, config) = match &cli.resume {
         Some(dir) => {
-            let (run, mut config) = RunDir::open(dir)?;
+            let run = RunDir::open_locked(dir)?;
+            let mut config = ExperimentConfig::new().merge_file(&dir.join("config.json"), None)?;
             if dir.join("results.json").exists() {
                 println!("{} is finished: see its results.json", dir.display());
                 return Ok(true);
@@ -169,8 +170,7 @@ fn run(cli: &Cli, interrupter: &Interrupter) -> Result<bool, Error> {
         return Ok(false);
     };
     // Scoring takes seconds and is not stopped: a stop that comes now ends a finished run.
-    let wall = || clock.seconds();
-    let results = Results::of(&config, &problem, networks, wall(), wall)?;
+    let results = Results::of(&config, &problem, networks, clock)?;
     let json = serde_json::to_string_pretty(&results).expect("results serialise");
     write_atomic(&run.path.join("results.json"), json.as_bytes())?;
     plot_run(&run.path, &config, &results)?;

@@ -151,12 +151,8 @@ fn draw(area: &DrawingArea<BitMapBackend, Shift>, chart: &Chart) -> Result<(), D
         .build_cartesian_2d(range(|p| p.0), y.start - pad..y.end + pad)?;
     // Layers and steps are whole numbers; dB ticks need a decimal only on a narrow range.
     let whole = |v: &f64| format!("{v:.0}");
-    let narrow = |v: &f64| format!("{v:.1}");
-    let y_ticks: &dyn Fn(&f64) -> String = if y.end - y.start < 10.0 {
-        &narrow
-    } else {
-        &whole
-    };
+    let decimals = usize::from(y.end - y.start < 10.0);
+    let y_ticks = |v: &f64| format!("{v:.decimals$}");
     plot.configure_mesh()
         .x_desc(chart.axes[0])
         .y_desc(chart.axes[1])

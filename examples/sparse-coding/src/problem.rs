@@ -182,19 +182,6 @@ impl Problem {
     }
 }
 
-impl Operator {
-    /// The same operators on another device.
-    pub fn to_device(&self, device: &Device) -> Self {
-        let to = |t: &Tensor<2>| t.clone().to_device(device);
-        Self {
-            dictionary: to(&self.dictionary),
-            dictionary_t: to(&self.dictionary_t),
-            analytic: to(&self.analytic),
-            lipschitz: self.lipschitz,
-        }
-    }
-}
-
 impl Samples {
     /// The codes as a count × n tensor.
     pub fn codes(&self, device: &Device) -> Tensor<2> {

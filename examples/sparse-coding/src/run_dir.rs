@@ -45,13 +45,6 @@ impl RunDir {
         Ok(run)
     }
 
-    /// Opens the run in `path` to resume it: its lock, and the config it was started with.
-    pub fn open(path: &Path) -> Result<(Self, ExperimentConfig), Error> {
-        let file = Self::config_file(path)?;
-        let run = Self::lock(path)?;
-        Ok((run, ExperimentConfig::new().merge_file(&file, None)?))
-    }
-
     /// Takes the lock of the run in `path`, refusing a folder without a `config.json`.
     pub fn open_locked(path: &Path) -> Result<Self, Error> {
         Self::config_file(path)?;
@@ -152,27 +145,14 @@ impl RunClock {
 /// writes the file and nothing more, so a file cut by a kill or changed later cannot be told from
 /// a good one.
 pub struct SealedCheckpointer {
-    dir: PathBuf,
-    name: &'static str,
-    config: ExperimentConfig,
-    clock: RunClock,
-}
-
-impl SealedCheckpointer {
-    /// The checkpointer of record `name` in the directory of launch `launch`.
-    pub fn new(
-        launch: &Path,
-        name: &'static str,
-        config: &ExperimentConfig,
-        clock: RunClock,
-    ) -> Self {
-        Self {
-            dir: launch.join("checkpoint"),
-            name,
-            config: config.clone(),
-            clock,
-        }
-    }
+    /// The launch's checkpoint directory.
+    pub dir: PathBuf,
+    /// The record: model, optim or scheduler.
+    pub name: &'static str,
+    /// The run's configuration, recorded in each seal.
+    pub config: ExperimentConfig,
+    /// The run's clock, for each seal's wall time.
+    pub clock: RunClock,
 }
 
 /// The file of record `name` at `epoch` in the checkpoint directory `dir`, and its seal.
@@ -238,9 +218,9 @@ fn check_epoch(dir: &Path, epoch: usize) -> Result<Option<Seal>, String> {
 }
 
 /// The newest epoch of launch `launch` (of `epochs`) whose three records match their seals, with
-/// its seal; `note` hears, in one line, of a newer checkpoint passed over as incomplete or
-/// damaged.
-pub fn newest_sealed(launch: &Path, epochs: usize, note: &dyn Fn(String)) -> Option<(usize, Seal)> {
+/// its seal. A newer checkpoint passed over as incomplete or damaged is named in one line on
+/// stderr, unless `quiet`.
+pub fn newest_sealed(launch: &Path, epochs: usize, quiet: bool) -> Option<(usize, Seal)> {
     let dir = launch.join("checkpoint");
     let mut passed_over = None;
     let sealed = (1..=epochs)
@@ -252,15 +232,13 @@ pub fn newest_sealed(launch: &Path, epochs: usize, note: &dyn Fn(String)) -> Opt
                 None
             }
         });
-    if let Some((newest, why)) = passed_over {
+    if let Some((newest, why)) = passed_over.filter(|_| !quiet) {
         let then = match &sealed {
             Some((epoch, _)) => format!("resuming from epoch {epoch}"),
             None => "starting the launch over".into(),
         };
-        note(format!(
-            "{}: the checkpoint of epoch {newest} is {why}; {then}",
-            launch.display()
-        ));
+        let launch = launch.display();
+        eprintln!("{launch}: the checkpoint of epoch {newest} is {why}; {then}");
     }
     sealed
 }

@@ -103,14 +103,9 @@ struct Run<'a> {
     clock: RunClock,
 }
 
-/// A network's launch to train: its directory, the sealed epoch it continues from (0 for none),
-/// and the network it starts with.
-struct Job {
-    index: usize,
-    dir: PathBuf,
-    start: usize,
-    network: Unfolded,
-}
+/// A network's launch to train: its index in [`NETWORKS`], its directory, and the sealed epoch it
+/// continues from (0 for none).
+type Job = (usize, PathBuf, usize);
 
 /// Trains both networks in `run_dir`, from its newest sealed checkpoints on.
 pub fn train(
@@ -133,11 +128,6 @@ pub fn train(
         interrupter,
         clock: RunClock::new(0.0),
     };
-    let note = |line: String| {
-        if !quiet {
-            eprintln!("{line}");
-        }
-    };
     // One dashboard (or line printer) for the run, so that a quit pressed as a launch ends is kept
     // for the next; a second network training beside the first prints lines, or nothing.
     let dashboard = !quiet && std::io::stdout().is_terminal();
@@ -154,7 +144,7 @@ pub fn train(
         for (index, (name, _)) in NETWORKS.iter().enumerate() {
             let dir = run_dir.path.join(name).join(&launch.name);
             let mut start = 0;
-            if let Some((epoch, seal)) = run_dir::newest_sealed(&dir, launch.epochs, &note) {
+            if let Some((epoch, seal)) = run_dir::newest_sealed(&dir, launch.epochs, quiet) {
                 // Only the devices may change on resume.
                 let made_with = seal.config.with_devices(config.devices.clone());
                 if let Some((field, now, then)) = config.first_difference(&made_with) {
@@ -169,39 +159,31 @@ pub fn train(
                 start = epoch;
             }
             if start < launch.epochs {
-                let network = networks[index].clone();
-                jobs.push(Job {
-                    index,
-                    dir,
-                    start,
-                    network,
-                });
+                jobs.push((index, dir, start));
             }
         }
         if !jobs.is_empty() && interrupter.get_message().is_some() {
             return Ok(Trained::Stopped);
         }
+        let (run, launch) = (&run, &launch);
+        let tasks: Vec<_> = jobs
+            .into_iter()
+            .map(|job: Job| {
+                let network = networks[job.0].clone();
+                let shown = renderer.take().unwrap_or_else(second);
+                move || train_launch(run, launch, job, network, shown)
+            })
+            .collect();
         // On the CPU both networks train at once, a thread each; two threads on one CubeCL device
         // have deadlocked in its autotune, so on a GPU one after the other.
         let outcomes: Vec<_> = if config.devices.iter().all(|d| d.is_cpu()) {
             std::thread::scope(|scope| {
-                let running: Vec<_> = jobs
-                    .into_iter()
-                    .map(|job| {
-                        let shown = renderer.take().unwrap_or_else(second);
-                        scope.spawn(|| train_launch(&run, &launch, job, shown))
-                    })
-                    .collect();
+                let running: Vec<_> = tasks.into_iter().map(|task| scope.spawn(task)).collect();
                 // main's hook ends the process at a panic, before a join could see it.
-                let join = |t: std::thread::ScopedJoinHandle<'_, _>| t.join().unwrap();
-                running.into_iter().map(join).collect()
+                running.into_iter().map(|t| t.join().unwrap()).collect()
             })
         } else {
-            let train = |job| {
-                let shown = renderer.take().unwrap_or_else(second);
-                train_launch(&run, &launch, job, shown)
-            };
-            jobs.into_iter().map(train).collect()
+            tasks.into_iter().map(|task| task()).collect()
         };
         for outcome in outcomes {
             let (index, network, returned) = outcome?;
@@ -220,12 +202,12 @@ pub fn train(
 fn train_launch(
     run: &Run,
     launch: &Launch,
-    job: Job,
+    (index, dir, start): Job,
+    mut network: Unfolded,
     renderer: Renderer,
 ) -> Result<(usize, Option<Unfolded>, Renderer), Error> {
     let config = run.config;
     let device = &run.devices[0];
-    let mut network = job.network;
     network.active = launch.layers;
     let scheduler = learning_rates(config, launch, &network);
     // PyTorch's ε: Burn's default (1e-5) is not small next to these gradients (an MSE of codes
@@ -236,11 +218,16 @@ fn train_launch(
         optimizer,
         scheduler,
     );
-    let loader = StepLoader::training(run.problem, config, launch.steps.clone(), job.start, device);
+    let loader = StepLoader::training(run.problem, config, launch.steps.clone(), start, device);
     let validation = StepLoader::validation(run.problem, config, device);
-    let sealed = |name| SealedCheckpointer::new(&job.dir, name, config, run.clock);
+    let sealed = |name| SealedCheckpointer {
+        dir: dir.join("checkpoint"),
+        name,
+        config: config.clone(),
+        clock: run.clock,
+    };
     let divergence = Divergence::default();
-    let mut training = SupervisedTraining::new(&job.dir, Arc::new(loader), Arc::new(validation))
+    let mut training = SupervisedTraining::new(&dir, Arc::new(loader), Arc::new(validation))
         .metric_train_numeric(LossMetric::new())
         .metric_train_numeric(LearningRateMetric::new())
         .metric_valid_numeric(LossMetric::new())
@@ -254,14 +241,14 @@ fn train_launch(
         .with_application_logger(None)
         .renderer(renderer)
         .num_epochs(launch.epochs)
-        .label(&format!("{}/{}", NETWORKS[job.index].0, launch.name));
+        .label(&format!("{}/{}", NETWORKS[index].0, launch.name));
     if run.devices.len() > 1 {
         let strategy =
             ExecutionStrategy::MultiDevice(run.devices.clone(), MultiDeviceOptim::OptimMainDevice);
         training = training.with_training_strategy(strategy.into());
     }
-    if job.start > 0 {
-        training = training.checkpoint(job.start);
+    if start > 0 {
+        training = training.checkpoint(start);
     }
     let result = training.launch(learner);
     let failure = match (result.error, *divergence.0.lock().expect("not poisoned")) {
@@ -269,7 +256,7 @@ fn train_launch(
         (None, Some((epoch, nmse))) => Some(format!(
             "{} diverged in epoch {epoch} of {} (validation NMSE {nmse} dB): start a new run with a \
              lower `learning_rate` (now {})",
-            NETWORKS[job.index].0, launch.name, config.learning_rate
+            NETWORKS[index].0, launch.name, config.learning_rate
         )),
         (None, None) => None,
     };
@@ -280,7 +267,7 @@ fn train_launch(
     // A stop leaves its message: burn-train's dashboard resets its stop flag as a launch ends.
     let stopped = run.interrupter.get_message().is_some();
     let network = (!stopped).then_some(result.model);
-    Ok((job.index, network, result.renderer))
+    Ok((index, network, result.renderer))
 }
 
 /// The drops of the learning rate: ×0.2 at 60% of a launch, ×0.02 at 85%.
