@@ -35,8 +35,8 @@ pub struct Results {
 }
 
 impl Results {
-    /// Scores the trained networks (learned IHT, then its twin) and the baselines;
-    /// `training_seconds` is the run's wall time when training ended, `wall` gives it now.
+    /// Scores the trained networks (learned IHT, then its twin) and the baselines; `clock` is the
+    /// run's, read as scoring starts (the networks' `training_seconds`) and as it ends.
     pub fn of(
         config: &ExperimentConfig,
         problem: &Problem,
