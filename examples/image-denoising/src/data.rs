@@ -10,10 +10,10 @@ use burn::tensor::{Device, Tensor};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
+use sparse_coding::data::next_epoch_steps;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::SeqCst;
 
 /// A batch of noisy crops, cut into their overlapping patches, with the clean crops: the loss
 /// compares the crop rebuilt from the denoised patches with the clean one, as the test images
@@ -187,12 +187,7 @@ impl DataLoaderIterator<NoisyCrops> for Steps<'_> {
 
 impl DataLoader<NoisyCrops> for StepLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<NoisyCrops> + 'a> {
-        let epoch = self
-            .next_epoch
-            .as_ref()
-            .map_or(0, |n| n.fetch_add(1, SeqCst));
-        let start = (self.steps.start + epoch * self.epoch_steps).min(self.steps.end);
-        let steps = start..(start + self.epoch_steps).min(self.steps.end);
+        let steps = next_epoch_steps(self.next_epoch.as_deref(), &self.steps, self.epoch_steps);
         let total = steps.len();
         Box::new(Steps {
             loader: self,

@@ -106,6 +106,19 @@ impl StepLoader {
     }
 }
 
+/// The steps of a loader's next epoch: `epoch_steps` at a time through `steps`, the epoch counted
+/// in `next_epoch` (a resumed launch starts it at its sealed epoch); without a counter, the first
+/// epoch's every time. The image example's loader counts its epochs with it too.
+pub fn next_epoch_steps(
+    next_epoch: Option<&AtomicUsize>,
+    steps: &Range<usize>,
+    epoch_steps: usize,
+) -> Range<usize> {
+    let epoch = next_epoch.map_or(0, |n| n.fetch_add(1, SeqCst));
+    let start = (steps.start + epoch * epoch_steps).min(steps.end);
+    start..(start + epoch_steps).min(steps.end)
+}
+
 /// An epoch's steps, served one by one.
 struct StepIterator<'a> {
     loader: &'a StepLoader,
@@ -132,12 +145,7 @@ impl DataLoaderIterator<SparseBatch> for StepIterator<'_> {
 
 impl DataLoader<SparseBatch> for StepLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<SparseBatch> + 'a> {
-        let epoch = self
-            .next_epoch
-            .as_ref()
-            .map_or(0, |n| n.fetch_add(1, SeqCst));
-        let start = (self.steps.start + epoch * self.epoch_steps).min(self.steps.end);
-        let steps = start..(start + self.epoch_steps).min(self.steps.end);
+        let steps = next_epoch_steps(self.next_epoch.as_deref(), &self.steps, self.epoch_steps);
         let total = steps.len();
         Box::new(StepIterator {
             loader: self,
