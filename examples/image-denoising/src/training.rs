@@ -22,16 +22,15 @@ use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
 use burn::train::checkpoint::KeepLastNCheckpoints;
-use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 use burn::train::metric::{LearningRateMetric, LossMetric, Metric};
 use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
-use burn::train::{EarlyStoppingStrategy, Interrupter, Learner, SupervisedTraining};
+use burn::train::{Interrupter, Learner, SupervisedTraining};
 use sparse_coding::metric::EpochLines;
-use sparse_coding::training::schedule;
+use sparse_coding::training::{Divergence, schedule};
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The two networks: their directory in the run's, and whether their thresholds are soft.
 pub const NETWORKS: [(&str, bool); 2] = [("learned-iht", false), ("learned-ista", true)];
@@ -126,7 +125,7 @@ impl Launch<'_> {
         let learner = Learner::new(network.train().fork(&autodiff), optimizer, scheduler);
         let training = StepLoader::training(self.images.clone(), config, self.start, self.device);
         let validation = StepLoader::validation(self.images, config, self.device);
-        let divergence = Divergence::default();
+        let divergence = Divergence::on(LossMetric::new().name());
         let mut launch =
             SupervisedTraining::new(self.dir, Arc::new(training), Arc::new(validation))
                 .metric_train_numeric(LossMetric::new())
@@ -144,7 +143,7 @@ impl Launch<'_> {
             launch = launch.checkpoint(self.start);
         }
         let result = launch.launch(learner);
-        let failure = match (result.error, *divergence.0.lock().expect("not poisoned")) {
+        let failure = match (result.error, divergence.diverged()) {
             (Some(error), _) => Some(error.to_string()),
             (None, Some((epoch, loss))) => Some(format!(
                 "{name} diverged in epoch {epoch} (validation loss {loss}): start a new run \
@@ -189,25 +188,4 @@ fn newest_checkpoint(dir: &Path, epochs: usize) -> usize {
         );
     }
     0
-}
-
-/// Ends a launch after an epoch whose validation loss is not finite: burn-train's own early
-/// stopping waits a number of epochs without improvement, and a NaN would sit them out.
-#[derive(Clone, Default)]
-struct Divergence(Arc<Mutex<Option<(usize, f64)>>>);
-
-impl EarlyStoppingStrategy for Divergence {
-    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        let loss = store.find_metric(
-            &LossMetric::new().name(),
-            epoch,
-            Aggregate::Mean,
-            &Split::Valid,
-        );
-        match loss.filter(|v| !v.is_finite()) {
-            Some(loss) => *self.0.lock().expect("not poisoned") = Some((epoch, loss)),
-            None => return false,
-        }
-        true
-    }
 }

@@ -30,7 +30,7 @@ use burn::optim::AdamConfig;
 use burn::tensor::Device;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
-use burn::train::metric::{LearningRateMetric, LossMetric, Metric};
+use burn::train::metric::{LearningRateMetric, LossMetric, Metric, MetricName};
 use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{
@@ -226,7 +226,7 @@ fn train_launch(
         config: config.clone(),
         clock: run.clock,
     };
-    let divergence = Divergence::default();
+    let divergence = Divergence::on(RecoveryMetric::new(Measure::Nmse).name());
     let mut training = SupervisedTraining::new(&dir, Arc::new(loader), Arc::new(validation))
         .metric_train_numeric(LossMetric::new())
         .metric_train_numeric(LearningRateMetric::new())
@@ -251,7 +251,7 @@ fn train_launch(
         training = training.checkpoint(start);
     }
     let result = training.launch(learner);
-    let failure = match (result.error, *divergence.0.lock().expect("not poisoned")) {
+    let failure = match (result.error, divergence.diverged()) {
         (Some(error), _) => Some(error.to_string()),
         (None, Some((epoch, nmse))) => Some(format!(
             "{} diverged in epoch {epoch} of {} (validation NMSE {nmse} dB): start a new run with a \
@@ -315,17 +315,33 @@ fn learning_rates(
         .expect("a valid schedule: positive rates, increasing milestones")
 }
 
-/// Ends a launch after an epoch whose validation NMSE is not finite: burn-train's own early
-/// stopping waits a number of epochs without improvement, and a NaN would sit them out.
-#[derive(Clone, Default)]
-struct Divergence(Arc<Mutex<Option<(usize, f64)>>>);
+/// Ends a launch after an epoch whose validation `metric` is not finite: burn-train's own early
+/// stopping waits a number of epochs without improvement, and a NaN would sit them out. The image
+/// example stops on it too.
+#[derive(Clone)]
+pub struct Divergence {
+    metric: MetricName,
+    diverged: Arc<Mutex<Option<(usize, f64)>>>,
+}
+
+impl Divergence {
+    /// Watches the validation metric named `metric`.
+    pub fn on(metric: MetricName) -> Self {
+        let diverged = Arc::default();
+        Self { metric, diverged }
+    }
+
+    /// The epoch that ended the launch, with the metric's value then; `None` if none did.
+    pub fn diverged(&self) -> Option<(usize, f64)> {
+        *self.diverged.lock().expect("not poisoned")
+    }
+}
 
 impl EarlyStoppingStrategy for Divergence {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        let name = RecoveryMetric::new(Measure::Nmse).name();
-        let nmse = store.find_metric(&name, epoch, Aggregate::Mean, &Split::Valid);
-        match nmse.filter(|v| !v.is_finite()) {
-            Some(nmse) => *self.0.lock().expect("not poisoned") = Some((epoch, nmse)),
+        let value = store.find_metric(&self.metric, epoch, Aggregate::Mean, &Split::Valid);
+        match value.filter(|v| !v.is_finite()) {
+            Some(value) => *self.diverged.lock().expect("not poisoned") = Some((epoch, value)),
             None => return false,
         }
         true
