@@ -1,11 +1,12 @@
 //! What burn-train shows and logs beside its loss and learning rate: validation NMSE in dB and
-//! support F1; and the renderer used where there is no terminal for the dashboard.
+//! support F1; the renderer used where there is no terminal for the dashboard; and the stop on a
+//! metric that is no longer finite.
 
 use crate::model::Recovery;
 use crate::scores::{nmse_db, support};
 use burn::tensor::{ExecutionError, Tensor, TensorReadError};
-use burn::train::LearnerSummary;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 use burn::train::metric::{
     Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricDefinition, MetricMetadata,
     MetricName, Numeric, NumericAttributes, NumericEntry, SerializedEntry,
@@ -14,8 +15,9 @@ use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
+use burn::train::{EarlyStoppingStrategy, LearnerSummary};
 use std::error::Error;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 impl ItemLazy for Recovery {
@@ -199,6 +201,39 @@ impl EvaluationProgressLogger for EpochLines {
 impl MetricsRenderer for EpochLines {
     fn manual_close(&mut self) {}
     fn register_metric(&mut self, _: MetricDefinition) {}
+}
+
+/// Ends a launch after an epoch whose validation `metric` is not finite: burn-train's own early
+/// stopping waits a number of epochs without improvement, and a NaN would sit them out. The image
+/// example stops on it too.
+#[derive(Clone)]
+pub struct Divergence {
+    metric: MetricName,
+    diverged: Arc<Mutex<Option<(usize, f64)>>>,
+}
+
+impl Divergence {
+    /// Watches the validation metric named `metric`.
+    pub fn on(metric: MetricName) -> Self {
+        let diverged = Arc::default();
+        Self { metric, diverged }
+    }
+
+    /// The epoch that ended the launch, with the metric's value then; `None` if none did.
+    pub fn diverged(&self) -> Option<(usize, f64)> {
+        *self.diverged.lock().expect("not poisoned")
+    }
+}
+
+impl EarlyStoppingStrategy for Divergence {
+    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
+        let value = store.find_metric(&self.metric, epoch, Aggregate::Mean, &Split::Valid);
+        match value.filter(|v| !v.is_finite()) {
+            Some(value) => *self.diverged.lock().expect("not poisoned") = Some((epoch, value)),
+            None => return false,
+        }
+        true
+    }
 }
 
 #[cfg(test)]

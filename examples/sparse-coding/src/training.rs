@@ -18,7 +18,7 @@
 use crate::config::{ExperimentConfig, Training};
 use crate::data::StepLoader;
 use crate::error::Error;
-use crate::metric::{EpochLines, Measure, RecoveryMetric};
+use crate::metric::{Divergence, EpochLines, Measure, RecoveryMetric};
 use crate::model::Unfolded;
 use crate::problem::Problem;
 use crate::run_dir::{self, RunClock, RunDir, SealedCheckpointer};
@@ -29,18 +29,14 @@ use burn::module::{Module, ParamGroup};
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
 use burn::train::checkpoint::KeepLastNCheckpoints;
-use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
-use burn::train::metric::{LearningRateMetric, LossMetric, Metric, MetricName};
+use burn::train::metric::{LearningRateMetric, LossMetric, Metric};
 use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
-use burn::train::{
-    EarlyStoppingStrategy, ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim,
-    SupervisedTraining,
-};
+use burn::train::{ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining};
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The two networks: their directory in the run's, and whether their thresholds are soft.
 pub const NETWORKS: [(&str, bool); 2] = [("learned-iht", false), ("lista-cp", true)];
@@ -313,39 +309,6 @@ fn learning_rates(
     scheduler
         .init()
         .expect("a valid schedule: positive rates, increasing milestones")
-}
-
-/// Ends a launch after an epoch whose validation `metric` is not finite: burn-train's own early
-/// stopping waits a number of epochs without improvement, and a NaN would sit them out. The image
-/// example stops on it too.
-#[derive(Clone)]
-pub struct Divergence {
-    metric: MetricName,
-    diverged: Arc<Mutex<Option<(usize, f64)>>>,
-}
-
-impl Divergence {
-    /// Watches the validation metric named `metric`.
-    pub fn on(metric: MetricName) -> Self {
-        let diverged = Arc::default();
-        Self { metric, diverged }
-    }
-
-    /// The epoch that ended the launch, with the metric's value then; `None` if none did.
-    pub fn diverged(&self) -> Option<(usize, f64)> {
-        *self.diverged.lock().expect("not poisoned")
-    }
-}
-
-impl EarlyStoppingStrategy for Divergence {
-    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        let value = store.find_metric(&self.metric, epoch, Aggregate::Mean, &Split::Valid);
-        match value.filter(|v| !v.is_finite()) {
-            Some(value) => *self.diverged.lock().expect("not poisoned") = Some((epoch, value)),
-            None => return false,
-        }
-        true
-    }
 }
 
 #[cfg(test)]
