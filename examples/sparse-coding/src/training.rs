@@ -32,7 +32,9 @@ use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{LearningRateMetric, LossMetric, Metric};
 use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
-use burn::train::{ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining};
+use burn::train::{
+    ExecutionStrategy, Interrupter, Learner, LearningResult, MultiDeviceOptim, SupervisedTraining,
+};
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -167,7 +169,11 @@ pub fn train(
             .map(|job: Job| {
                 let network = networks[job.0].clone();
                 let shown = renderer.take().unwrap_or_else(second);
-                move || train_launch(run, launch, job, network, shown)
+                move || {
+                    let index = job.0;
+                    let (training, learner, divergence) = recipe(run, launch, job, network, shown);
+                    outcome(run, launch, index, training.launch(learner), &divergence)
+                }
             })
             .collect();
         // On the CPU both networks train at once, a thread each; two threads on one CubeCL device
@@ -193,15 +199,15 @@ pub fn train(
     Ok(Trained::Finished(networks, run.clock))
 }
 
-/// Trains `job`'s network through `launch`; hands back its index, the network (`None` when the user
-/// stopped it) and the renderer it showed.
-fn train_launch(
+/// burn-train's launch of `job`'s network through `launch`, with the recipe's optimizer, schedule,
+/// loaders, metrics and checkpoints, ready to start; and the stop it watches for divergence.
+fn recipe(
     run: &Run,
     launch: &Launch,
     (index, dir, start): Job,
     mut network: Unfolded,
     renderer: Renderer,
-) -> Result<(usize, Option<Unfolded>, Renderer), Error> {
+) -> (SupervisedTraining<Unfolded>, Learner<Unfolded>, Divergence) {
     let config = run.config;
     let device = &run.devices[0];
     network.active = launch.layers;
@@ -246,7 +252,19 @@ fn train_launch(
     if start > 0 {
         training = training.checkpoint(start);
     }
-    let result = training.launch(learner);
+    (training, learner, divergence)
+}
+
+/// What a launch of network `index` ended with: the network (`None` when the user stopped it)
+/// and the renderer it showed, or the fault or divergence that ended it.
+fn outcome(
+    run: &Run,
+    launch: &Launch,
+    index: usize,
+    result: LearningResult<Unfolded>,
+    divergence: &Divergence,
+) -> Result<(usize, Option<Unfolded>, Renderer), Error> {
+    let config = run.config;
     let failure = match (result.error, divergence.diverged()) {
         (Some(error), _) => Some(error.to_string()),
         (None, Some((epoch, nmse))) => Some(format!(
