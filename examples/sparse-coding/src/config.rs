@@ -306,10 +306,11 @@ impl ExperimentConfig {
 mod tests {
     use super::*;
 
-    fn file(name: &str, text: &str) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("{name}-{}.json", std::process::id()));
-        std::fs::write(&path, text).unwrap();
-        path
+    /// A `.json` file holding `text`, removed when the value drops.
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
     }
 
     #[test]
@@ -329,8 +330,10 @@ mod tests {
 
     #[test]
     fn files_set_some_fields_and_name_what_is_wrong() {
-        let partial = file("partial", r#"{"layers": 4}"#);
-        let config = ExperimentConfig::new().merge_file(&partial, None).unwrap();
+        let partial = file(r#"{"layers": 4}"#);
+        let config = ExperimentConfig::new()
+            .merge_file(partial.path(), None)
+            .unwrap();
         assert_eq!((config.layers, config.n), (4, 128));
         for (text, preset, needle) in [
             (r#"{"layers": -1}"#, None, "field `layers`"),
@@ -344,9 +347,9 @@ mod tests {
                 "`--preset large`",
             ),
         ] {
-            let path = file("bad", text);
+            let bad = file(text);
             let err = ExperimentConfig::new()
-                .merge_file(&path, preset)
+                .merge_file(bad.path(), preset)
                 .unwrap_err();
             let err = err.to_string();
             assert!(
@@ -356,10 +359,10 @@ mod tests {
             assert!(!err.contains('\n'), "{err}");
         }
         // A field both presets share may be set beside one.
-        let seed = file("seed", r#"{"seed": 3}"#);
+        let seed = file(r#"{"seed": 3}"#);
         let config = Preset::Large
             .config()
-            .merge_file(&seed, Some(Preset::Large))
+            .merge_file(seed.path(), Some(Preset::Large))
             .unwrap();
         assert_eq!((config.seed, config.m), (3, 250));
     }

@@ -185,8 +185,7 @@ mod tests {
 
     #[test]
     fn charts_are_written_as_png_leaving_out_non_finite_points() {
-        let dir = std::env::temp_dir().join(format!("plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let points = (1..=16)
             .map(|k| (k as f64, -2.0 * k as f64))
             .chain([(17.0, f64::NAN)]);
@@ -195,13 +194,13 @@ mod tests {
             axes: ["layer", "NMSE (dB)"],
             lines: vec![("learned IHT".into(), points.clone().collect())],
         };
-        save(&[chart(), chart()], &dir.join("chart.png"), (400, 300)).unwrap();
-        let png = std::fs::read(dir.join("chart.png")).unwrap();
+        let path = dir.path().join("chart.png");
+        save(&[chart(), chart()], &path, (400, 300)).unwrap();
+        let png = std::fs::read(&path).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         let decoder = png::Decoder::new(std::io::Cursor::new(png))
             .read_info()
             .unwrap();
         assert_eq!((decoder.info().width, decoder.info().height), (800, 300));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

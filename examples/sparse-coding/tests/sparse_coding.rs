@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_sparse-coding");
 
@@ -34,11 +35,13 @@ fn stage_wise() -> ExperimentConfig {
         .with_checkpoint_every(30)
 }
 
-/// A fresh, empty path for one test.
-fn scratch(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("sparse-coding-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&path);
-    path
+/// A fresh directory for one test, removed with everything in it when the value drops (a failed
+/// test's too), and the path of a run directory inside it, not yet made.
+fn scratch(name: &str) -> (TempDir, PathBuf) {
+    let prefix = format!("sparse-coding-{name}-");
+    let dir = tempfile::Builder::new().prefix(&prefix).tempdir().unwrap();
+    let out = dir.path().join("run");
+    (dir, out)
 }
 
 /// The binary, quiet, on `config` (written to a file beside `out`).
@@ -93,15 +96,10 @@ fn uninterrupted(config: &ExperimentConfig) -> Results {
     if let Some(results) = runs.lock().unwrap().get(&key) {
         return results.clone();
     }
-    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let out = scratch(&format!(
-        "whole-{}",
-        RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
+    let (_scratch, out) = scratch("whole");
     let (status, stderr) = finish(start(config, &out));
     assert!(status.success(), "{stderr}");
     let whole = results(&out);
-    std::fs::remove_dir_all(&out).unwrap();
     runs.lock().unwrap().insert(key, whole.clone());
     whole
 }
@@ -154,7 +152,7 @@ fn signal(child: &Child, signal: i32) {
 #[test]
 fn small_runs_learn_and_beat_ista() {
     for config in [small(), stage_wise()] {
-        let out = scratch(&format!("learns-{:?}", config.training));
+        let (_scratch, out) = scratch(&format!("learns-{:?}", config.training));
         let (status, stderr) = finish(start(&config, &out));
         assert!(status.success(), "{stderr}");
         let results = results(&out);
@@ -215,7 +213,6 @@ fn small_runs_learn_and_beat_ista() {
             stderr.contains("holds a run already") && stderr.contains("--resume"),
             "{stderr}"
         );
-        std::fs::remove_dir_all(&out).unwrap();
     }
 }
 
@@ -228,7 +225,7 @@ fn killed_runs_resume_to_the_same_result() {
         (stage_wise(), "stage-03", "model-1.seal.json"),
         (stage_wise(), "stage-01", "optim-1.bpk"),
     ] {
-        let out = scratch("killed");
+        let (_scratch, out) = scratch("killed");
         let mut child = start(&config, &out);
         wait_for(&mut child, &checkpoint(&out, launch, file));
         child.kill().unwrap();
@@ -241,7 +238,6 @@ fn killed_runs_resume_to_the_same_result() {
             &results(&out),
             &format!("killed at {launch}/{file}"),
         );
-        std::fs::remove_dir_all(&out).unwrap();
     }
 }
 
@@ -249,7 +245,7 @@ fn killed_runs_resume_to_the_same_result() {
 fn signals_stop_at_the_last_checkpoint_and_damage_is_passed_over() {
     let config = small();
     for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
-        let out = scratch(&format!("signal-{sig}"));
+        let (_scratch, out) = scratch(&format!("signal-{sig}"));
         let mut child = start(&config, &out);
         wait_for(
             &mut child,
@@ -292,14 +288,13 @@ fn signals_stop_at_the_last_checkpoint_and_damage_is_passed_over() {
         // A finished run is not run again.
         let (status, _) = resume(&out, true);
         assert!(status.success());
-        std::fs::remove_dir_all(&out).unwrap();
     }
 }
 
 #[test]
 fn a_run_directory_holds_one_process_and_its_config() {
     let config = stage_wise();
-    let out = scratch("locked");
+    let (_scratch, out) = scratch("locked");
     let mut child = start(&config, &out);
     wait_for(
         &mut child,
@@ -341,14 +336,13 @@ fn a_run_directory_holds_one_process_and_its_config() {
         &results(&out),
         "resumed after the edits",
     );
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
 fn two_cpu_devices_train_like_one() {
     // Stage-wise: four launches of 30 steps, each shorter than an epoch.
     let config = stage_wise().with_steps(120).with_checkpoint_every(40);
-    let out = scratch("two-devices");
+    let (_scratch, out) = scratch("two-devices");
     let (status, stderr) = finish(start(
         &config.clone().with_devices(vec![DeviceName::Cpu; 2]),
         &out,
@@ -363,13 +357,12 @@ fn two_cpu_devices_train_like_one() {
             assert!((x - y).abs() < 1e-4, "{name}: {x} vs {y}");
         }
     }
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
 fn a_full_disk_is_one_line() {
     use std::os::unix::process::CommandExt;
-    let out = scratch("full");
+    let (_scratch, out) = scratch("full");
     let file = out.with_extension("json");
     std::fs::write(&file, small().to_string()).unwrap();
     let mut command = Command::new(BINARY);
@@ -407,29 +400,25 @@ fn a_full_disk_is_one_line() {
         stderr.starts_with("error: ") && !stderr.contains("panicked"),
         "{stderr}"
     );
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
 fn bad_input_gets_one_line_and_exit_code_2() {
-    let bad_file = scratch("bad-field").with_extension("json");
-    std::fs::write(&bad_file, r#"{"layers": "four"}"#).unwrap();
-    let preset_file = scratch("bad-preset").with_extension("json");
-    std::fs::write(&preset_file, r#"{"momentum": false}"#).unwrap();
-    let huge = scratch("huge").with_extension("json");
-    std::fs::write(
-        &huge,
-        r#"{"m": 16, "n": 65536, "validation_samples": 1048576}"#,
-    )
-    .unwrap();
-    let (bad_file, preset_file, huge) = (
-        bad_file.to_str().unwrap(),
-        preset_file.to_str().unwrap(),
-        huge.to_str().unwrap(),
-    );
     // Run where a new run directory would show: none may be made.
-    let here = scratch("bad-input");
+    let (dir, here) = scratch("bad-input");
     std::fs::create_dir_all(&here).unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.into_os_string().into_string().unwrap()
+    };
+    let bad_file = file("bad-field.json", r#"{"layers": "four"}"#);
+    let preset_file = file("bad-preset.json", r#"{"momentum": false}"#);
+    let huge = file(
+        "huge.json",
+        r#"{"m": 16, "n": 65536, "validation_samples": 1048576}"#,
+    );
+    let (bad_file, preset_file, huge) = (bad_file.as_str(), preset_file.as_str(), huge.as_str());
     for (args, needles) in [
         (
             vec!["--preset", "huge"],
@@ -485,7 +474,6 @@ fn bad_input_gets_one_line_and_exit_code_2() {
             "{args:?} made a run"
         );
     }
-    std::fs::remove_dir_all(&here).unwrap();
 }
 
 /// The main job on the GPU (wgpu: lavapipe in CI) scores like the same run on the CPU: the
@@ -498,7 +486,7 @@ fn bad_input_gets_one_line_and_exit_code_2() {
 )]
 fn small_run_on_the_gpu_scores_like_the_cpu() {
     let config = small().with_steps(120).with_checkpoint_every(20);
-    let out = scratch("gpu");
+    let (_scratch, out) = scratch("gpu");
     let mut child = start(&config.clone().with_devices(vec![DeviceName::Wgpu]), &out);
     // A run that stalls fails here rather than hanging the suite.
     let started = Instant::now();
@@ -535,5 +523,4 @@ fn small_run_on_the_gpu_scores_like_the_cpu() {
             "{name}: wgpu {g:.3} dB vs cpu {c:.3} dB"
         );
     }
-    std::fs::remove_dir_all(&out).unwrap();
 }
