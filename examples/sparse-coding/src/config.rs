@@ -306,11 +306,15 @@ impl ExperimentConfig {
 mod tests {
     use super::*;
 
-    /// A `.json` file holding `text`, removed when the value drops.
-    fn file(text: &str) -> tempfile::NamedTempFile {
+    /// `base` merged with a `.json` file holding `text` (removed once read).
+    fn merge(
+        base: ExperimentConfig,
+        text: &str,
+        preset: Option<Preset>,
+    ) -> Result<ExperimentConfig, Error> {
         let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
         std::fs::write(file.path(), text).unwrap();
-        file
+        base.merge_file(file.path(), preset)
     }
 
     #[test]
@@ -330,10 +334,7 @@ mod tests {
 
     #[test]
     fn files_set_some_fields_and_name_what_is_wrong() {
-        let partial = file(r#"{"layers": 4}"#);
-        let config = ExperimentConfig::new()
-            .merge_file(partial.path(), None)
-            .unwrap();
+        let config = merge(ExperimentConfig::new(), r#"{"layers": 4}"#, None).unwrap();
         assert_eq!((config.layers, config.n), (4, 128));
         for (text, preset, needle) in [
             (r#"{"layers": -1}"#, None, "field `layers`"),
@@ -347,10 +348,7 @@ mod tests {
                 "`--preset large`",
             ),
         ] {
-            let bad = file(text);
-            let err = ExperimentConfig::new()
-                .merge_file(bad.path(), preset)
-                .unwrap_err();
+            let err = merge(ExperimentConfig::new(), text, preset).unwrap_err();
             let err = err.to_string();
             assert!(
                 err.contains(needle) && err.contains(".json"),
@@ -359,11 +357,8 @@ mod tests {
             assert!(!err.contains('\n'), "{err}");
         }
         // A field both presets share may be set beside one.
-        let seed = file(r#"{"seed": 3}"#);
-        let config = Preset::Large
-            .config()
-            .merge_file(seed.path(), Some(Preset::Large))
-            .unwrap();
+        let large = Some(Preset::Large);
+        let config = merge(Preset::Large.config(), r#"{"seed": 3}"#, large).unwrap();
         assert_eq!((config.seed, config.m), (3, 250));
     }
 
