@@ -7,6 +7,7 @@ mod fixtures;
 mod gpu_check;
 mod gradients;
 mod learned;
+mod learned_gpu;
 mod properties;
 mod simd;
 #[cfg(feature = "wgpu")]
