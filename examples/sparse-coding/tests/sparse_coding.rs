@@ -7,7 +7,7 @@ mod common;
 use burn_hardshrink::DeviceName;
 use common::{BINARY, finish, results, scratch, small, stage_wise, start, uninterrupted};
 use sparse_coding::config::Training;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -102,15 +102,8 @@ fn two_cpu_devices_train_like_one() {
 fn a_full_disk_is_one_line() {
     use std::os::unix::process::CommandExt;
     let (_scratch, out) = scratch("full");
-    let file = out.with_extension("json");
-    std::fs::write(&file, small().to_string()).unwrap();
-    let mut command = Command::new(BINARY);
-    command
-        .args(["--quiet", "--config"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out);
-    // No file may grow past 4 KiB, as on a disk that fills in the first epoch (the writes fail
+    let mut command = common::command(&small(), &out);
+    // No file may grow past 32 KiB, as on a disk that fills in the first epoch (the writes fail
     // with EFBIG instead of ENOSPC): burn-train's metric logs pass that first.
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
@@ -126,13 +119,7 @@ fn a_full_disk_is_one_line() {
             }
         });
     }
-    let (status, stderr) = finish(
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let (status, stderr) = finish(command.spawn().unwrap());
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(

@@ -40,8 +40,9 @@ pub fn scratch(name: &str) -> (TempDir, PathBuf) {
     (dir, out)
 }
 
-/// The binary, quiet, on `config` (written to a file beside `out`).
-pub fn start(config: &ExperimentConfig, out: &Path) -> Child {
+/// The binary, quiet, on `config` (written to a file beside `out`), with its stderr captured; not
+/// started yet.
+pub fn command(config: &ExperimentConfig, out: &Path) -> Command {
     let file = out.with_extension("json");
     std::fs::write(&file, config.to_string()).unwrap();
     let mut command = Command::new(BINARY);
@@ -50,11 +51,13 @@ pub fn start(config: &ExperimentConfig, out: &Path) -> Child {
         .arg(&file)
         .arg("--out")
         .arg(out);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+}
+
+/// [`command`], started.
+pub fn start(config: &ExperimentConfig, out: &Path) -> Child {
+    command(config, out).spawn().unwrap()
 }
 
 /// Runs `command` to its end: its status and stderr.
